@@ -1,0 +1,113 @@
+"""The replay buffer: a memory of past Langevin samples that starts new chains.
+
+Short Langevin runs from noise cannot reach the model's low-energy regions; starting
+each chain where an earlier one stopped makes the chains effectively long (persistent
+contrastive divergence). A fraction ``reinit_prob`` of chains restarts from the initial
+distribution instead, so that the buffer keeps exploring and does not freeze.
+
+Storage is one preallocated tensor used as a ring: new samples overwrite the oldest.
+Adding and drawing a batch are single tensor operations, with no per-sample Python loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+
+from ebm_lib.utils import check_batch
+
+InitFn = Callable[[int, torch.Generator | None], torch.Tensor]
+
+
+def uniform_init(sample_shape: Sequence[int], low: float = -1.0, high: float = 1.0) -> InitFn:
+    """Initial distribution: independent uniform values in [low, high] (images: [-1, 1])."""
+
+    def init(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return low + (high - low) * torch.rand((n, *sample_shape), generator=generator)
+
+    return init
+
+
+def gaussian_init(sample_shape: Sequence[int], std: float = 1.0) -> InitFn:
+    """Initial distribution: N(0, std^2 I)."""
+
+    def init(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return std * torch.randn((n, *sample_shape), generator=generator)
+
+    return init
+
+
+class ReplayBuffer:
+    """A ring buffer of ``capacity`` samples of shape ``sample_shape``.
+
+    ``push(x)`` writes a batch over the oldest entries. ``sample(n)`` draws n starting
+    points: each is, with probability ``reinit_prob``, a fresh draw from ``init_fn``
+    and otherwise a uniformly chosen stored sample (while the buffer is empty, all are
+    fresh draws).
+    """
+
+    def __init__(
+        self,
+        capacity: int,
+        sample_shape: Sequence[int],
+        reinit_prob: float = 0.05,
+        init_fn: InitFn | None = None,
+        device: torch.device | str = "cpu",
+    ):
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1, got {capacity}")
+        if not 0.0 <= reinit_prob <= 1.0:
+            raise ValueError(f"reinit_prob must be in [0, 1], got {reinit_prob}")
+        self.capacity = capacity
+        self.sample_shape = tuple(sample_shape)
+        self.reinit_prob = reinit_prob
+        self.init_fn = init_fn or uniform_init(self.sample_shape)
+        self.device = torch.device(device)
+        self.storage = torch.empty((capacity, *self.sample_shape), device=self.device)
+        self.size = 0  # number of filled slots
+        self.next_slot = 0  # where the next sample is written
+
+    def __len__(self) -> int:
+        return self.size
+
+    def push(self, x: torch.Tensor) -> None:
+        """Store a batch (n, *sample_shape), overwriting the oldest samples when full."""
+        check_batch(x, self.sample_shape, name="samples pushed to the buffer")
+        x = x.detach()[-self.capacity :]  # of a batch larger than the ring, only the newest fit
+        slots = (self.next_slot + torch.arange(len(x), device=self.device)) % self.capacity
+        self.storage[slots] = x.to(self.device, self.storage.dtype)
+        self.next_slot = (self.next_slot + len(x)) % self.capacity
+        self.size = min(self.size + len(x), self.capacity)
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw n starting points: stored samples, or fresh ones with probability reinit_prob."""
+        fresh = self.init_fn(n, generator).to(self.device, self.storage.dtype)
+        if self.size == 0:
+            return fresh
+        idx = torch.randint(self.size, (n,), generator=generator).to(self.device)
+        reinit = (torch.rand(n, generator=generator) < self.reinit_prob).to(self.device)
+        reinit = reinit.view(-1, *([1] * len(self.sample_shape)))
+        return torch.where(reinit, fresh, self.storage[idx])
+
+    def state_dict(self) -> dict[str, object]:
+        """Everything needed to restore the buffer; plain tensors and numbers only."""
+        return {
+            "storage": self.storage[: self.size].clone(),
+            "capacity": self.capacity,
+            "next_slot": self.next_slot,
+            "reinit_prob": self.reinit_prob,
+        }
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        """Restore a buffer saved by ``state_dict`` (same sample shape and capacity)."""
+        stored = state["storage"]
+        if not isinstance(stored, torch.Tensor) or tuple(stored.shape[1:]) != self.sample_shape:
+            got = tuple(stored.shape[1:]) if isinstance(stored, torch.Tensor) else type(stored).__name__
+            raise ValueError(f"buffer state holds samples of shape {got}, this buffer expects {self.sample_shape}")
+        if state["capacity"] != self.capacity:
+            raise ValueError(f"buffer state has capacity {state['capacity']}, this buffer has {self.capacity}")
+        self.size = len(stored)
+        self.storage[: self.size] = stored.to(self.device, self.storage.dtype)
+        self.next_slot = int(state["next_slot"])
+        self.reinit_prob = float(state["reinit_prob"])

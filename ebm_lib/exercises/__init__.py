@@ -1,0 +1,13 @@
+"""Self-checks for the exercises: call them on your own code; they say what is wrong.
+
+Every check prints one verdict and returns True when your code passes: "Correct" and
+what was verified; "Not quite" and precisely what is wrong, with a hint; or "Not done
+yet" while your function still raises NotImplementedError. A check never raises because
+of your code, so a half-finished notebook still runs top to bottom.
+
+One module per notebook; everything is re-exported here.
+"""
+
+from ebm_lib.exercises.energy_networks import check_conv_flops, check_energy_net, check_largest_singular_value
+
+__all__ = ["check_conv_flops", "check_energy_net", "check_largest_singular_value"]

@@ -1,0 +1,218 @@
+"""Energy networks: each maps a batch of inputs of shape (B, *sample_shape) to energies (B,).
+
+Design rules every net here follows (notebook 1 shows why):
+  * smooth activations (SiLU by default), because Langevin dynamics follows grad_x E(x)
+    and a ReLU net's input-gradient jumps between linear pieces;
+  * one scalar per input, because E(x) defines p(x) = exp(-E(x)) / Z;
+  * no batch normalisation or other batch-dependent layers, so that an input's energy
+    does not depend on which other inputs share its batch.
+
+Cost is reported by ``num_parameters()`` and ``flops_per_input()``; FLOPs count
+2 x the multiply-accumulates of the convolution and linear layers (biases and
+activations, a few percent, are left out).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
+
+from ebm_lib.utils import check_batch
+
+ACTIVATIONS = {"silu": F.silu, "relu": F.relu, "elu": F.elu, "softplus": F.softplus}
+
+# Largest slope of each activation: d/dx [x * sigmoid(x)] peaks at about 1.0998.
+ACTIVATION_LIPSCHITZ = {"silu": 1.0998, "relu": 1.0, "elu": 1.0, "softplus": 1.0}
+
+
+class EnergyNet(nn.Module):
+    """Base class: checks the input batch, then calls ``energy``. Subclasses set ``sample_shape``."""
+
+    sample_shape: tuple[int | None, ...]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_batch(x, self.sample_shape, dtype=next(self.parameters()).dtype)
+        return self.energy(x)
+
+    def energy(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def num_parameters(self) -> int:
+        """Number of trainable parameters."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def flops_per_input(self, sample_shape: Sequence[int] | None = None) -> int:
+        """FLOPs (2 x multiply-accumulates) of one forward pass on one input."""
+        shape = tuple(sample_shape) if sample_shape is not None else self.sample_shape
+        if any(s is None for s in shape):
+            raise ValueError(f"give a concrete sample_shape, this net accepts {self.sample_shape}")
+        return count_flops(self, shape)
+
+
+def count_flops(net: nn.Module, sample_shape: Sequence[int]) -> int:
+    """FLOPs of one forward pass on one input, measured with forward hooks.
+
+    Conv2d: 2 * (output elements) * (C_in / groups) * kH * kW.  Linear: 2 * in * out.
+    """
+    macs = 0
+
+    def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        nonlocal macs
+        if isinstance(module, nn.Conv2d):
+            kh, kw = module.kernel_size
+            macs += output.numel() * (module.in_channels // module.groups) * kh * kw
+        elif isinstance(module, nn.Linear):
+            macs += output.numel() * module.in_features
+
+    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+    was_training = net.training
+    try:
+        net.eval()
+        param = next(net.parameters())
+        with torch.no_grad():
+            net(torch.zeros(1, *sample_shape, dtype=param.dtype, device=param.device))
+    finally:
+        net.train(was_training)
+        for h in handles:
+            h.remove()
+    return 2 * macs
+
+
+def _linear(n_in: int, n_out: int, use_spectral_norm: bool) -> nn.Linear:
+    layer = nn.Linear(n_in, n_out)
+    return _spectral_norm(layer) if use_spectral_norm else layer
+
+
+class ResidualBlock(nn.Module):
+    """h -> h + W2 act(W1 act(h)). Its Lipschitz constant is at most 1 + a^2 |W1| |W2|."""
+
+    def __init__(self, width: int, activation: str, use_spectral_norm: bool):
+        super().__init__()
+        self.act = ACTIVATIONS[activation]
+        self.fc1 = _linear(width, width, use_spectral_norm)
+        self.fc2 = _linear(width, width, use_spectral_norm)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h + self.fc2(self.act(self.fc1(self.act(h))))
+
+
+class MLPEnergyNet(EnergyNet):
+    """Fully connected energy net with residual blocks, for 2D points or flattened images.
+
+    E(x) = w_out . act(h_L),  h_0 = W_in flatten(x),  h_{l+1} = h_l + W2 act(W1 act(h_l)).
+
+    With ``spectral_norm=True`` every weight matrix is divided by its largest singular
+    value (torch's ``spectral_norm`` parametrisation, one power iteration per training
+    forward pass), which bounds the Lipschitz constant of E: see ``lipschitz_upper_bound``.
+    """
+
+    def __init__(
+        self,
+        sample_shape: int | Sequence[int] = 2,
+        width: int = 128,
+        n_blocks: int = 2,
+        activation: str = "silu",
+        spectral_norm: bool = False,
+    ):
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        self.sample_shape = (sample_shape,) if isinstance(sample_shape, int) else tuple(sample_shape)
+        self.activation = activation
+        self.act = ACTIVATIONS[activation]
+        self.fc_in = _linear(math.prod(self.sample_shape), width, spectral_norm)
+        self.blocks = nn.ModuleList(ResidualBlock(width, activation, spectral_norm) for _ in range(n_blocks))
+        self.fc_out = _linear(width, 1, spectral_norm)
+
+    def energy(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc_in(x.flatten(1))
+        for block in self.blocks:
+            h = block(h)
+        return self.fc_out(self.act(h)).squeeze(-1)
+
+    @torch.no_grad()
+    def lipschitz_upper_bound(self) -> float:
+        """An upper bound on the L2 Lipschitz constant of E, from the weights' spectral norms.
+
+        L(E) <= |W_in| * prod_blocks (1 + a^2 |W1| |W2|) * a * |w_out|, where |.| is the
+        largest singular value and a the activation's largest slope. With spectral
+        normalisation every |W| is 1 and the bound is (1 + a^2)^n_blocks * a, whatever the
+        raw weights are.
+        """
+        a = ACTIVATION_LIPSCHITZ[self.activation]
+
+        def norm(layer: nn.Linear) -> float:
+            return torch.linalg.matrix_norm(layer.weight, ord=2).item()
+
+        bound = norm(self.fc_in) * a * norm(self.fc_out)
+        for block in self.blocks:
+            bound *= 1 + a * a * norm(block.fc1) * norm(block.fc2)
+        return bound
+
+
+class ConvEnergyNet(EnergyNet):
+    """Convolutional energy net in the style of Du & Mordatch (2019), for any image size.
+
+    For each channel multiplier m: a 3x3 convolution to ``width * m`` channels and a 4x4
+    convolution with stride 2 that halves the resolution, each followed by SiLU. Then
+    global average pooling and a linear layer give one scalar per image.
+    """
+
+    def __init__(self, in_channels: int = 1, width: int = 32, channel_mults: Sequence[int] = (1, 2)):
+        super().__init__()
+        self.sample_shape = (in_channels, None, None)
+        layers: list[nn.Module] = []
+        c_in = in_channels
+        for mult in channel_mults:
+            c_out = width * mult
+            layers += [
+                nn.Conv2d(c_in, c_out, 3, padding=1),
+                nn.SiLU(),
+                nn.Conv2d(c_out, c_out, 4, stride=2, padding=1),
+                nn.SiLU(),
+            ]
+            c_in = c_out
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(c_in, 1)
+
+    def energy(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x).mean(dim=(2, 3))).squeeze(-1)
+
+    def flops_per_input(self, sample_shape: Sequence[int] | None = None) -> int:
+        """FLOPs per image; the default image size is 28x28."""
+        return super().flops_per_input(sample_shape or (self.sample_shape[0], 28, 28))
+
+
+class MNISTEnergyNet(EnergyNet):
+    """The course's default energy net for 28x28 digits: cheap enough to train on a CPU.
+
+    Four strided convolutions (28 -> 16 -> 8 -> 4 -> 2 pixels, channels c, 2c, 4c, 4c
+    for width c) with SiLU, then a two-layer head on the flattened 2x2 map, so the
+    energy knows where strokes are. About 1.7 MFLOP per image at the default width 16,
+    a tenth of ``ConvEnergyNet(width=32)``.
+    """
+
+    def __init__(self, width: int = 16):
+        super().__init__()
+        self.sample_shape = (1, 28, 28)
+        c = width
+        self.features = nn.Sequential(
+            nn.Conv2d(1, c, 5, stride=2, padding=4),  # 28 -> 16
+            nn.SiLU(),
+            nn.Conv2d(c, 2 * c, 3, stride=2, padding=1),  # 16 -> 8
+            nn.SiLU(),
+            nn.Conv2d(2 * c, 4 * c, 3, stride=2, padding=1),  # 8 -> 4
+            nn.SiLU(),
+            nn.Conv2d(4 * c, 4 * c, 3, stride=2, padding=1),  # 4 -> 2
+            nn.SiLU(),
+            nn.Flatten(),
+        )
+        self.head = nn.Sequential(nn.Linear(16 * c, 4 * c), nn.SiLU(), nn.Linear(4 * c, 1))
+
+    def energy(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x)).squeeze(-1)

@@ -1,0 +1,165 @@
+"""Langevin dynamics: the sampler behind every EBM in the course.
+
+One step of the unadjusted Langevin algorithm (ULA) on an energy E:
+
+    x <- x - step_size * grad_x E(x) + noise_scale * xi,        xi ~ N(0, I).
+
+With noise_scale = sqrt(2 * step_size) this discretises the Langevin diffusion whose
+stationary law is p(x) = exp(-E(x)) / Z, so for small steps and many of them the chain
+samples p (with a bias that grows with the step size). With any other noise it samples,
+approximately, p_T(x) proportional to exp(-E(x) / T) at the temperature
+
+    T = noise_scale^2 / (2 * step_size).
+
+Image EBMs usually take step_size around 10 and noise_scale around 0.005, which is
+T of about 1e-6: they sample a very cold version of their own model, almost gradient
+descent. Notebook 2 makes this visible.
+
+Gradients: the sampler asks autograd for grad_x E only. It switches the network's
+parameters to requires_grad=False for the duration (so nothing accumulates in their
+.grad and no graph to them is built) and the network to eval mode, and restores both
+afterwards, also when an error is raised. The returned samples are detached: the
+contrastive-divergence loss does not backpropagate through the chain.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+Energy = Callable[[torch.Tensor], torch.Tensor]
+
+
+def exact_noise_scale(step_size: float) -> float:
+    """The noise scale sqrt(2 * step_size) for which Langevin samples p at temperature 1."""
+    return math.sqrt(2.0 * step_size)
+
+
+def langevin_temperature(step_size: float, noise_scale: float) -> float:
+    """The temperature T = noise_scale^2 / (2 * step_size) sampled by a decoupled noise."""
+    if step_size <= 0:
+        raise ValueError(f"step_size must be positive, got {step_size}")
+    return noise_scale**2 / (2.0 * step_size)
+
+
+def noise_scale_for_temperature(step_size: float, temperature: float) -> float:
+    """The noise scale sqrt(2 * step_size * T) that samples exp(-E / T)."""
+    return math.sqrt(2.0 * step_size * temperature)
+
+
+@dataclass
+class LangevinResult:
+    """What a Langevin run returns.
+
+    samples:    (B, *shape) final states, detached.
+    trajectory: (n_steps + 1, B, *shape) every state including the start, if recorded.
+    energy:     (n_steps,) mean energy of the batch before each step, if recorded.
+    grad_norm:  (n_steps,) mean L2 norm of grad_x E (before clipping), if recorded.
+    """
+
+    samples: torch.Tensor
+    trajectory: torch.Tensor | None = None
+    energy: torch.Tensor | None = None
+    grad_norm: torch.Tensor | None = None
+
+
+def _energy_gradient(energy_fn: Energy, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (E(x), grad_x E(x)) for a batch, checking that E gives one scalar per input."""
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        energy = energy_fn(x)
+        if energy.shape != x.shape[:1]:
+            raise ValueError(
+                f"the energy function must return shape (B,) = ({x.shape[0]},), one scalar per "
+                f"input, got {tuple(energy.shape)}"
+            )
+        (grad,) = torch.autograd.grad(energy.sum(), x)
+    return energy.detach(), grad
+
+
+def langevin_sample(
+    energy_fn: Energy,
+    x_init: torch.Tensor,
+    n_steps: int,
+    step_size: float,
+    noise_scale: float | None = None,
+    grad_clip: float | None = None,
+    clamp: tuple[float, float] | None = None,
+    generator: torch.Generator | None = None,
+    record_trajectory: bool = False,
+    record_diagnostics: bool = False,
+) -> LangevinResult:
+    """Run ``n_steps`` of Langevin dynamics from ``x_init`` on the energy ``energy_fn``.
+
+    Args:
+        energy_fn: a network or function mapping (B, *shape) to energies (B,).
+        x_init: starting points, a floating tensor (B, *shape). It is not modified.
+        n_steps: number of steps (0 returns a copy of ``x_init``).
+        step_size: the factor on the gradient.
+        noise_scale: standard deviation of the added Gaussian noise; ``None`` means
+            the exact sqrt(2 * step_size). See ``langevin_temperature`` for other values.
+        grad_clip: if set, each sample's gradient is rescaled to L2 norm at most this.
+        clamp: if set, (low, high) box that states are clamped into after each step,
+            e.g. (-1, 1) for images. Clamping changes the stationary law near the box.
+        generator: source of the noise, for repeatable runs (on the device of x_init).
+        record_trajectory: keep every state (memory: n_steps + 1 copies of the batch).
+        record_diagnostics: keep the mean energy and gradient norm of every step.
+    """
+    if not isinstance(x_init, torch.Tensor) or not x_init.is_floating_point():
+        raise TypeError(
+            "x_init must be a floating-point tensor of shape (B, *sample_shape), got "
+            + (f"dtype {x_init.dtype}" if isinstance(x_init, torch.Tensor) else type(x_init).__name__)
+        )
+    if x_init.dim() < 2:
+        raise ValueError(f"x_init must have shape (B, *sample_shape), got {tuple(x_init.shape)}")
+    if n_steps < 0 or step_size <= 0:
+        raise ValueError(f"need n_steps >= 0 and step_size > 0, got {n_steps} and {step_size}")
+    if noise_scale is None:
+        noise_scale = exact_noise_scale(step_size)
+
+    module = energy_fn if isinstance(energy_fn, nn.Module) else None
+    saved_flags = [p.requires_grad for p in module.parameters()] if module is not None else []
+    saved_training = module.training if module is not None else False
+    trajectory = [x_init.detach().clone()] if record_trajectory else None
+    energies, grad_norms = [], []
+    x = x_init.detach().clone()
+    try:
+        if module is not None:
+            module.eval()
+            for p in module.parameters():
+                p.requires_grad_(False)
+        for _ in range(n_steps):
+            energy, grad = _energy_gradient(energy_fn, x)
+            if record_diagnostics or grad_clip is not None:
+                norms = grad.flatten(1).norm(dim=1)
+            if record_diagnostics:
+                energies.append(energy.mean())
+                grad_norms.append(norms.mean())
+            if grad_clip is not None:
+                scale = (grad_clip / norms.clamp_min(1e-12)).clamp(max=1.0)
+                grad = grad * scale.view(-1, *([1] * (grad.dim() - 1)))
+            noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+            x = x - step_size * grad + noise_scale * noise
+            if clamp is not None:
+                x = x.clamp(*clamp)
+            if trajectory is not None:
+                trajectory.append(x)
+    finally:
+        if module is not None:
+            for p, flag in zip(module.parameters(), saved_flags):
+                p.requires_grad_(flag)
+            module.train(saved_training)
+    return LangevinResult(
+        samples=x,
+        trajectory=torch.stack(trajectory) if trajectory is not None else None,
+        energy=_stack(energies) if record_diagnostics else None,
+        grad_norm=_stack(grad_norms) if record_diagnostics else None,
+    )
+
+
+def _stack(values: list[torch.Tensor]) -> torch.Tensor:
+    return torch.stack(values) if values else torch.empty(0)

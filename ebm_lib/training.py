@@ -1,0 +1,177 @@
+"""Contrastive-divergence training of an energy network with Langevin samples.
+
+Maximum likelihood for p(x) = exp(-E(x)) / Z has the gradient
+
+    grad_theta [-log p(x)] = grad_theta E(x) - E_{x' ~ p}[grad_theta E(x')],
+
+so one step lowers the energy of a data batch and raises the energy of a batch of model
+samples x' (from Langevin chains started in the replay buffer). The loss minimised is
+
+    L = mean E(x_data) - mean E(x_samples) + alpha * mean(E(x_data)^2 + E(x_samples)^2),
+
+where the last term (per-sample squares, as in Du & Mordatch 2019) keeps the energies
+near zero: the first two terms alone are unchanged by adding a constant to E and can
+drift to huge magnitudes. Samples are detached: no gradient flows through the chain.
+
+Health signals per step: the gap E(samples) - E(data) (positive and stable when
+training is healthy, collapsing to zero when samples look like data to the model or
+the model learns nothing, exploding when energies diverge) and the Langevin gradient
+norm. A non-finite or runaway value stops training with ``DivergenceError`` *before*
+the optimiser step, so the weights stay at the last good values.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ebm_lib.buffer import ReplayBuffer
+from ebm_lib.sampling import langevin_sample
+
+History = dict[str, list[float]]
+Callback = Callable[[int, dict[str, float]], bool | None]
+
+
+class DivergenceError(RuntimeError):
+    """Training stopped because energies or gradients became non-finite or ran away."""
+
+    def __init__(self, message: str, step: int, metrics: dict[str, float]):
+        super().__init__(message)
+        self.step = step
+        self.metrics = metrics
+
+
+@dataclass
+class CDConfig:
+    """Settings of one contrastive-divergence step.
+
+    n_langevin_steps, step_size, noise_scale, grad_clip, clamp: passed to the sampler
+        (noise_scale None means the exact sqrt(2 * step_size)).
+    alpha: weight of the energy regulariser alpha * mean(E_data^2 + E_samples^2).
+    max_grad_norm: clip of the parameter-gradient norm (None: no clipping).
+    max_abs_energy: a mean |E| above this counts as divergence.
+    """
+
+    n_langevin_steps: int = 60
+    step_size: float = 10.0
+    noise_scale: float | None = 0.005
+    grad_clip: float | None = None
+    clamp: tuple[float, float] | None = (-1.0, 1.0)
+    alpha: float = 0.1
+    max_grad_norm: float | None = 1.0
+    max_abs_energy: float = 1e4
+
+
+def cd_loss(e_data: torch.Tensor, e_samples: torch.Tensor, alpha: float) -> torch.Tensor:
+    """L = mean E(data) - mean E(samples) + alpha * mean(E(data)^2 + E(samples)^2)."""
+    regulariser = (e_data**2).mean() + (e_samples**2).mean()
+    return e_data.mean() - e_samples.mean() + alpha * regulariser
+
+
+def check_divergence(step: int, metrics: dict[str, float], config: CDConfig, lr: float) -> None:
+    """Raise ``DivergenceError`` with advice if the step's metrics are non-finite or run away."""
+    bad = [k for k, v in metrics.items() if not math.isfinite(v)]
+    runaway = max(abs(metrics["e_data"]), abs(metrics["e_samples"])) > config.max_abs_energy
+    if not bad and not runaway:
+        return
+    what = f"non-finite {', '.join(bad)}" if bad else f"|energy| above max_abs_energy={config.max_abs_energy:g}"
+    raise DivergenceError(
+        f"training diverged at step {step} ({what}: E(data)={metrics['e_data']:.4g}, "
+        f"E(samples)={metrics['e_samples']:.4g}). The weights were left at their last good values. "
+        f"To fix it, lower the learning rate (now {lr:g}), raise the energy regulariser "
+        f"alpha (now {config.alpha:g}), lower the Langevin step_size (now {config.step_size:g}) "
+        "or set grad_clip, and keep max_grad_norm set.",
+        step,
+        metrics,
+    )
+
+
+def train_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x_data: torch.Tensor,
+    buffer: ReplayBuffer,
+    config: CDConfig,
+    generator: torch.Generator | None = None,
+    step: int = 0,
+) -> dict[str, float]:
+    """One contrastive-divergence step; returns its metrics, or raises ``DivergenceError``.
+
+    Draws starting points from ``buffer``, runs Langevin on the model's energy, pushes the
+    samples back, and takes one optimiser step on ``cd_loss``. Metrics: e_data,
+    e_samples, gap (= e_samples - e_data), loss, langevin_grad_norm (mean over steps
+    and samples) and param_grad_norm (before clipping).
+    """
+    x_init = buffer.sample(len(x_data), generator).to(x_data.device)
+    run = langevin_sample(
+        model,
+        x_init,
+        config.n_langevin_steps,
+        config.step_size,
+        config.noise_scale,
+        grad_clip=config.grad_clip,
+        clamp=config.clamp,
+        generator=generator,
+        record_diagnostics=True,
+    )
+    x_samples = run.samples
+    buffer.push(x_samples)
+
+    e_data, e_samples = model(x_data), model(x_samples)
+    loss = cd_loss(e_data, e_samples, config.alpha)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    max_norm = config.max_grad_norm if config.max_grad_norm is not None else math.inf
+    param_grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    metrics = {
+        "e_data": e_data.mean().item(),
+        "e_samples": e_samples.mean().item(),
+        "gap": (e_samples.mean() - e_data.mean()).item(),
+        "loss": loss.item(),
+        "langevin_grad_norm": run.grad_norm.mean().item() if len(run.grad_norm) else 0.0,
+        "param_grad_norm": param_grad_norm.item(),
+    }
+    check_divergence(step, metrics, config, optimizer.param_groups[0]["lr"])
+    optimizer.step()
+    return metrics
+
+
+def train(
+    model: nn.Module,
+    data: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    buffer: ReplayBuffer,
+    config: CDConfig,
+    n_steps: int,
+    batch_size: int = 128,
+    generator: torch.Generator | None = None,
+    callbacks: list[Callback] | tuple[Callback, ...] = (),
+    progress: bool = True,
+    history: History | None = None,
+) -> History:
+    """Train for ``n_steps`` steps on random batches of ``data`` and return the metrics history.
+
+    Each callback is called as ``callback(step, metrics)`` after every step; returning True
+    stops training early. Pass an earlier ``history`` to extend it (resuming). On divergence
+    ``DivergenceError`` propagates, with the model at its last good weights and the history
+    up to the last good step in ``history`` (if you passed one).
+    """
+    history = history if history is not None else {}
+    first = len(next(iter(history.values()), []))
+    model.train()
+    bar = tqdm(range(first, first + n_steps), disable=not progress, desc="CD training")
+    for step in bar:
+        idx = torch.randint(len(data), (batch_size,), generator=generator).to(data.device)
+        metrics = train_step(model, optimizer, data[idx], buffer, config, generator, step)
+        for key, value in metrics.items():
+            history.setdefault(key, []).append(value)
+        bar.set_postfix(E_data=f"{metrics['e_data']:.3f}", E_samp=f"{metrics['e_samples']:.3f}", gap=f"{metrics['gap']:.3f}")
+        if any([callback(step, metrics) for callback in callbacks]):  # call every callback
+            break
+    bar.close()
+    return history

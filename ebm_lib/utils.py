@@ -1,0 +1,55 @@
+"""Seeding, device choice and input checks shared by the whole library."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch, and return a fresh ``torch.Generator`` seeded with ``seed``.
+
+    Notebooks call this once at the top; functions that draw random numbers also accept
+    the returned generator so that their results do not depend on what ran before.
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def default_device() -> torch.device:
+    """The one place that picks the device: CUDA when present, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def check_batch(
+    x: object,
+    sample_shape: Sequence[int | None],
+    name: str = "x",
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    """Check that ``x`` is a floating tensor of shape ``(B, *sample_shape)`` and return it.
+
+    ``None`` in ``sample_shape`` accepts any size along that dimension. Raises ``TypeError``
+    or ``ValueError`` with a message that names what was expected and what came in.
+    """
+    expected = "(B, " + ", ".join("*" if s is None else str(s) for s in sample_shape) + ")"
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape {expected}, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(
+            f"{name} must be a floating-point tensor of shape {expected}, got dtype {x.dtype}; "
+            "convert it with x.float() (images scaled to [-1, 1])"
+        )
+    if dtype is not None and x.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {dtype} (the network's dtype), got {x.dtype}")
+    shape_ok = x.dim() == len(sample_shape) + 1 and all(
+        s is None or s == d for s, d in zip(sample_shape, x.shape[1:])
+    )
+    if not shape_ok:
+        raise ValueError(f"{name} must have shape {expected}, got {tuple(x.shape)}")
+    return x
