@@ -60,8 +60,14 @@ def plot_training_curves(
     if axes is None:
         _, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3), squeeze=False)
         axes = list(axes[0])
-    names = {"e_data": "E(data)", "e_samples": "E(samples)", "gap": "gap E(samples) - E(data)",
-             "langevin_grad_norm": "Langevin |grad E|", "loss": "loss", "param_grad_norm": "parameter grad norm"}
+    names = {
+        "e_data": "E(data)",
+        "e_samples": "E(samples)",
+        "gap": "gap E(samples) - E(data)",
+        "langevin_grad_norm": "Langevin |grad E|",
+        "loss": "loss",
+        "param_grad_norm": "parameter grad norm",
+    }
     for ax, panel in zip(axes, panels):
         for key in panel:
             name = names.get(key, key)

@@ -170,7 +170,9 @@ def train(
         metrics = train_step(model, optimizer, data[idx], buffer, config, generator, step)
         for key, value in metrics.items():
             history.setdefault(key, []).append(value)
-        bar.set_postfix(E_data=f"{metrics['e_data']:.3f}", E_samp=f"{metrics['e_samples']:.3f}", gap=f"{metrics['gap']:.3f}")
+        bar.set_postfix(
+            E_data=f"{metrics['e_data']:.3f}", E_samp=f"{metrics['e_samples']:.3f}", gap=f"{metrics['gap']:.3f}"
+        )
         if any([callback(step, metrics) for callback in callbacks]):  # call every callback
             break
     bar.close()

@@ -47,9 +47,7 @@ def check_batch(
         )
     if dtype is not None and x.dtype != dtype:
         raise TypeError(f"{name} must have dtype {dtype} (the network's dtype), got {x.dtype}")
-    shape_ok = x.dim() == len(sample_shape) + 1 and all(
-        s is None or s == d for s, d in zip(sample_shape, x.shape[1:])
-    )
+    shape_ok = x.dim() == len(sample_shape) + 1 and all(s is None or s == d for s, d in zip(sample_shape, x.shape[1:]))
     if not shape_ok:
         raise ValueError(f"{name} must have shape {expected}, got {tuple(x.shape)}")
     return x

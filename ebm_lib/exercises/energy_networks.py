@@ -28,15 +28,19 @@ def check_energy_net(net: nn.Module, sample_shape: Sequence[int], batch_size: in
             energy = net(x)
             if not isinstance(energy, torch.Tensor) or energy.shape != (batch_size,):
                 got = tuple(energy.shape) if isinstance(energy, torch.Tensor) else type(energy).__name__
-                raise CheckFailed(f"a batch of {batch_size} inputs must give energies of shape ({batch_size},), got {got}. "
-                            "End with a layer of one output unit and .squeeze(-1).")
+                raise CheckFailed(
+                    f"a batch of {batch_size} inputs must give energies of shape ({batch_size},), got {got}. "
+                    "End with a layer of one output unit and .squeeze(-1)."
+                )
             if not torch.isfinite(energy).all():
                 raise CheckFailed("some energies are not finite (NaN or inf).")
             alone = torch.stack([net(x[i : i + 1])[0] for i in range(batch_size)])
             other = net(torch.cat([x[:1], torch.rand((batch_size - 1, *sample_shape), generator=g)]))[0]
             if not torch.allclose(alone, energy, atol=1e-5) or not torch.allclose(other, energy[0], atol=1e-5):
-                raise CheckFailed("an input's energy changes with the other inputs in its batch. Remove batch "
-                            "normalisation (or anything else that mixes samples of a batch).")
+                raise CheckFailed(
+                    "an input's energy changes with the other inputs in its batch. Remove batch "
+                    "normalisation (or anything else that mixes samples of a batch)."
+                )
             xg = x.clone().requires_grad_(True)
             (grad,) = torch.autograd.grad(net(xg).sum(), xg, create_graph=True)
             if not torch.isfinite(grad).all() or grad.abs().sum() == 0:
@@ -44,8 +48,10 @@ def check_energy_net(net: nn.Module, sample_shape: Sequence[int], batch_size: in
             direction = torch.randn(xg.shape, generator=g)
             (hvp,) = torch.autograd.grad((grad * direction).sum(), xg)
             if hvp.abs().max() < 1e-7:
-                raise CheckFailed("the energy is piecewise linear (its second derivative is zero), so its gradient "
-                            "jumps between flat pieces. Use a smooth activation such as nn.SiLU instead of ReLU.")
+                raise CheckFailed(
+                    "the energy is piecewise linear (its second derivative is zero), so its gradient "
+                    "jumps between flat pieces. Use a smooth activation such as nn.SiLU instead of ReLU."
+                )
         finally:
             net.train(was_training)
         return "scalar energies, independent of the batch, with a smooth, non-zero input-gradient."
@@ -70,11 +76,15 @@ def check_conv_flops(conv_flops: Callable[[int, int, int, int, int], int]) -> bo
             if answer == truth:
                 continue
             if answer * 2 == truth:
-                raise CheckFailed(f"for {case} you gave {answer}, half of {truth}: a multiply-accumulate counts as 2 FLOPs.")
+                raise CheckFailed(
+                    f"for {case} you gave {answer}, half of {truth}: a multiply-accumulate counts as 2 FLOPs."
+                )
             if answer == truth // case[2]:
                 raise CheckFailed(f"for {case} you gave {answer}, expected {truth}: the kernel is k x k, not k.")
-            raise CheckFailed(f"for (c_in, c_out, k, h_out, w_out) = {case} you gave {answer}, expected {truth}. "
-                        "Each output value needs c_in * k * k multiply-accumulates.")
+            raise CheckFailed(
+                f"for (c_in, c_out, k, h_out, w_out) = {case} you gave {answer}, expected {truth}. "
+                "Each output value needs c_in * k * k multiply-accumulates."
+            )
         return f"all {len(cases)} cases match 2 * c_in * c_out * k^2 * h_out * w_out."
 
     return run_check("FLOPs of a convolution", check)
@@ -90,8 +100,14 @@ def check_largest_singular_value(estimate: Callable[[torch.Tensor, int], float |
             truth = torch.linalg.matrix_norm(w, ord=2).item()
             answer = float(estimate(w.clone(), 200))
             if abs(answer - truth) > 1e-3 * truth:
-                hint = " Did you return a squared value (the top eigenvalue of W^T W)?" if abs(answer - truth**2) < 1e-2 * truth**2 else ""
-                raise CheckFailed(f"for a random {shape} matrix you returned {answer:.5f}, the largest singular value is {truth:.5f}.{hint}")
+                hint = (
+                    " Did you return a squared value (the top eigenvalue of W^T W)?"
+                    if abs(answer - truth**2) < 1e-2 * truth**2
+                    else ""
+                )
+                raise CheckFailed(
+                    f"for a random {shape} matrix you returned {answer:.5f}, the largest singular value is {truth:.5f}.{hint}"
+                )
         return "matches torch.linalg.matrix_norm(W, ord=2) on three matrices to 0.1%."
 
     return run_check("largest singular value by power iteration", check)
