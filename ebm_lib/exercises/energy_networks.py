@@ -106,7 +106,8 @@ def check_largest_singular_value(estimate: Callable[[torch.Tensor, int], float |
                     else ""
                 )
                 raise CheckFailed(
-                    f"for a random {shape} matrix you returned {answer:.5f}, the largest singular value is {truth:.5f}.{hint}"
+                    f"for a random {shape} matrix you returned {answer:.5f}, "
+                    f"the largest singular value is {truth:.5f}.{hint}"
                 )
         return "matches torch.linalg.matrix_norm(W, ord=2) on three matrices to 0.1%."
 
