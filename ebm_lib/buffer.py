@@ -74,21 +74,24 @@ class ReplayBuffer:
     def push(self, x: torch.Tensor) -> None:
         """Store a batch (n, *sample_shape), overwriting the oldest samples when full."""
         check_batch(x, self.sample_shape, name="samples pushed to the buffer")
-        x = x.detach()[-self.capacity :]  # of a batch larger than the ring, only the newest fit
-        slots = (self.next_slot + torch.arange(len(x), device=self.device)) % self.capacity
-        self.storage[slots] = x.to(self.device, self.storage.dtype)
+        x = x.detach()[-self.capacity :].to(self.device, self.storage.dtype)  # only the newest fit
+        first = min(len(x), self.capacity - self.next_slot)  # up to the end of the ring, then wrap
+        self.storage[self.next_slot : self.next_slot + first] = x[:first]
+        self.storage[: len(x) - first] = x[first:]
         self.next_slot = (self.next_slot + len(x)) % self.capacity
         self.size = min(self.size + len(x), self.capacity)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Draw n starting points: stored samples, or fresh ones with probability reinit_prob."""
-        fresh = self.init_fn(n, generator).to(self.device, self.storage.dtype)
         if self.size == 0:
-            return fresh
-        idx = torch.randint(self.size, (n,), generator=generator).to(self.device)
-        reinit = (torch.rand(n, generator=generator) < self.reinit_prob).to(self.device)
-        reinit = reinit.view(-1, *([1] * len(self.sample_shape)))
-        return torch.where(reinit, fresh, self.storage[idx])
+            return self.init_fn(n, generator).to(self.device, self.storage.dtype)
+        idx = torch.randint(self.size, (n,), generator=generator, device=self.device)
+        reinit = torch.rand(n, generator=generator, device=self.device) < self.reinit_prob
+        out = self.storage.index_select(0, idx)  # a copy: the buffer itself is untouched
+        n_fresh = int(reinit.sum())
+        if n_fresh:
+            out[reinit] = self.init_fn(n_fresh, generator).to(self.device, self.storage.dtype)
+        return out
 
     def state_dict(self) -> dict[str, object]:
         """Everything needed to restore the buffer; plain tensors and numbers only."""

@@ -122,7 +122,10 @@ def train_step(
     x_samples = run.samples
     buffer.push(x_samples)
 
-    e_data, e_samples = model(x_data), model(x_samples)
+    # One forward pass over both batches: the same weights score both (spectral
+    # normalisation updates its weights on every training-mode call), and it is faster.
+    energies = model(torch.cat([x_data, x_samples]))
+    e_data, e_samples = energies[: len(x_data)], energies[len(x_data) :]
     loss = cd_loss(e_data, e_samples, config.alpha)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()

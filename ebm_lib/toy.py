@@ -1,0 +1,637 @@
+"""Analytic 2D energies with known answers: the test bench for samplers.
+
+Every energy here is a ``ToyEnergy``: a callable ``E(x)`` mapping points (B, 2) to
+energies (B,), usable directly by ``ebm_lib.sampling.langevin_sample`` and
+``ebm_lib.mala.mala_sample``, with the density p(x) = exp(-E(x)) / Z. Each one also gives
+
+    energy(x) -> (B,)              the energy, E(x) = -log p(x) - log Z,
+    grad(x) -> (B, 2)              its analytic gradient grad_x E(x),
+    energy_and_grad(x)             both at once (what the samplers call),
+    sample(n, generator)           exact samples (all energies here have an exact sampler),
+    reference_samples(n)           a fixed, cached set of samples of p to compare against,
+    density_grid(bins, extent)     p on a grid, normalised numerically, for plots and metrics,
+    modes, mode_weights            where the probability mass sits, and how much of it.
+
+Calling ``E(x)`` on a tensor that requires a gradient goes through a small autograd
+function whose backward pass returns the analytic gradient, so autograd-based samplers
+pay for one node instead of a graph of small operations. (Second derivatives of the toy
+energies are therefore not available through autograd.)
+
+The energies, with what each one teaches:
+
+    GaussianMixture  8 modes on a ring with unequal weights: mode hopping, mode weights.
+    DoubleWell       two modes split by a barrier of tunable height: time to hop ~ exp(barrier).
+    Banana           a curved ridge: the step size that is stable along the ridge is not
+                     stable across it.
+    Rings            concentric rings: mass on curves, not points.
+    Funnel           Neal's funnel, badly conditioned: the neck needs tiny steps,
+                     the mouth wants big ones.
+    Gaussian         an anisotropic Gaussian: the one case where ULA's bias has a formula.
+
+``REGISTRY`` maps short names to constructors (the explorer's dropdown uses it).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.autograd.function import once_differentiable
+
+Extent = tuple[float, float, float, float]  # (x_min, x_max, y_min, y_max)
+
+
+@dataclass
+class DensityGrid:
+    """A density on a regular grid of cells over ``extent`` (float64 NumPy arrays).
+
+    density[i, j] is the mean density over the cell with y in y_edges[i:i+2] and x in
+    x_edges[j:j+2] (rows are y, as ``imshow(origin="lower")`` expects), normalised so that
+    the cell probabilities ``density * cell_area`` sum to 1 over the grid.
+    """
+
+    density: np.ndarray
+    x_edges: np.ndarray
+    y_edges: np.ndarray
+
+    @property
+    def extent(self) -> Extent:
+        return (float(self.x_edges[0]), float(self.x_edges[-1]), float(self.y_edges[0]), float(self.y_edges[-1]))
+
+    @property
+    def x_centers(self) -> np.ndarray:
+        return (self.x_edges[:-1] + self.x_edges[1:]) / 2
+
+    @property
+    def y_centers(self) -> np.ndarray:
+        return (self.y_edges[:-1] + self.y_edges[1:]) / 2
+
+    @property
+    def cell_area(self) -> float:
+        return float((self.x_edges[1] - self.x_edges[0]) * (self.y_edges[1] - self.y_edges[0]))
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        """(ny, nx) probability of each cell; sums to 1."""
+        return self.density * self.cell_area
+
+    def marginal(self, axis: int) -> tuple[np.ndarray, np.ndarray]:
+        """(centres, density) of the marginal of coordinate ``axis`` (0: x1, 1: x2) on the grid."""
+        if axis == 0:
+            dy = self.y_edges[1] - self.y_edges[0]
+            return self.x_centers, self.density.sum(axis=0) * dy
+        dx = self.x_edges[1] - self.x_edges[0]
+        return self.y_centers, self.density.sum(axis=1) * dx
+
+
+class _AnalyticEnergyFunction(torch.autograd.Function):
+    """E(x) whose backward returns the analytic gradient computed in the forward pass."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, toy: ToyEnergy) -> torch.Tensor:  # type: ignore[override]
+        energy, grad = toy.energy_and_grad(x)
+        ctx.save_for_backward(grad)
+        return energy
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        (grad,) = ctx.saved_tensors
+        return grad_output[:, None] * grad, None
+
+
+def _check_points(x: torch.Tensor) -> None:
+    if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.shape[1] != 2 or not x.is_floating_point():
+        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"2D energies take floating points of shape (B, 2), got {got}")
+
+
+class ToyEnergy:
+    """Base class of the analytic 2D energies; p(x) = exp(-E(x)) / Z.
+
+    Subclasses implement ``energy_and_grad`` (and may override ``energy`` for speed),
+    and ``sample`` when an exact sampler exists. Class attributes to set: ``title``
+    (for plots), ``extent`` (a box holding nearly all the mass), ``modes`` (K, 2) or
+    None, ``mode_weights`` (K,) or None, ``log_normalizer`` (log Z) or None.
+    """
+
+    title: str = "energy"
+    extent: Extent = (-4.0, 4.0, -4.0, 4.0)
+    modes: torch.Tensor | None = None
+    mode_weights: torch.Tensor | None = None
+    log_normalizer: float | None = None
+    reference_seed: int = 20240501
+    _chunk: int = 4096
+
+    def __init__(self) -> None:
+        self._reference_chunks: list[torch.Tensor] = []
+        self._grids: dict[tuple, DensityGrid] = {}
+
+    # --- energy and gradient ---------------------------------------------------------
+    def energy_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(E(x), grad_x E(x)) for points (B, 2): shapes (B,) and (B, 2)."""
+        raise NotImplementedError
+
+    def energy(self, x: torch.Tensor) -> torch.Tensor:
+        """E(x), shape (B,)."""
+        return self.energy_and_grad(x)[0]
+
+    def grad(self, x: torch.Tensor) -> torch.Tensor:
+        """grad_x E(x), shape (B, 2)."""
+        return self.energy_and_grad(x)[1]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        _check_points(x)
+        if x.requires_grad and torch.is_grad_enabled():
+            return _AnalyticEnergyFunction.apply(x, self)
+        return self.energy(x)
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """log p(x) = -E(x) - log Z (needs a known ``log_normalizer``)."""
+        if self.log_normalizer is None:
+            raise NotImplementedError(f"{type(self).__name__} has no known normaliser; use density_grid")
+        return -self.energy(x) - self.log_normalizer
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+    # --- samples -----------------------------------------------------------------------
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n exact, independent samples of p, shape (n, 2)."""
+        raise NotImplementedError(f"{type(self).__name__} has no exact sampler")
+
+    @property
+    def has_exact_sampler(self) -> bool:
+        return type(self).sample is not ToyEnergy.sample
+
+    def reference_samples(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n samples of p to measure distances against, shape (n, 2).
+
+        Without a generator: the first n points of a fixed set, drawn once (in chunks of
+        4,096, each from its own seed) and cached in memory, so the answer does not depend
+        on what was asked before. With a generator: fresh samples. Exact samples where an
+        exact sampler exists, otherwise the end points of long MALA chains
+        (``mala_reference_samples``; slow, and right only if the chains mix).
+        """
+        draw = self.sample if self.has_exact_sampler else self._mala_reference
+        if generator is not None:
+            return draw(n, generator)
+        while len(self._reference_chunks) * self._chunk < n:
+            seed = self.reference_seed + len(self._reference_chunks)
+            self._reference_chunks.append(draw(self._chunk, torch.Generator().manual_seed(seed)))
+        return torch.cat(self._reference_chunks)[:n].clone()
+
+    def _mala_reference(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
+        return mala_reference_samples(self, n, self.extent, generator=generator)
+
+    # --- modes -------------------------------------------------------------------------
+    def assign_modes(self, x: torch.Tensor) -> torch.Tensor:
+        """Index of the mode each point belongs to (nearest mode), shape (B,), int64."""
+        if self.modes is None:
+            raise NotImplementedError(f"{type(self).__name__} has no modes")
+        return torch.cdist(x.to(self.modes.dtype), self.modes).argmin(dim=1)
+
+    # --- grids -------------------------------------------------------------------------
+    def density_grid(
+        self,
+        bins: int | tuple[int, int] = 100,
+        extent: Extent | None = None,
+        temperature: float = 1.0,
+        oversample: int = 4,
+    ) -> DensityGrid:
+        """p_T(x) proportional to exp(-E(x) / T) averaged over each cell of a grid, normalised numerically.
+
+        ``bins`` is the number of cells per axis (or (nx, ny)); each cell's mean density is
+        computed from ``oversample`` x ``oversample`` points inside it (float64), so
+        narrow modes are not missed by a coarse grid. Results are cached per arguments.
+        Mass outside ``extent`` is ignored (the default extents hold nearly all of it).
+        """
+        nx, ny = (bins, bins) if isinstance(bins, int) else bins
+        extent = tuple(float(v) for v in (extent or self.extent))
+        key = (nx, ny, extent, float(temperature), oversample)
+        if key not in self._grids:
+            x_edges = np.linspace(extent[0], extent[1], nx + 1)
+            y_edges = np.linspace(extent[2], extent[3], ny + 1)
+            fx = torch.linspace(extent[0], extent[1], nx * oversample + 1, dtype=torch.float64)
+            fy = torch.linspace(extent[2], extent[3], ny * oversample + 1, dtype=torch.float64)
+            cx, cy = (fx[:-1] + fx[1:]) / 2, (fy[:-1] + fy[1:]) / 2
+            yy, xx = torch.meshgrid(cy, cx, indexing="ij")
+            energy = self.energy(torch.stack([xx.flatten(), yy.flatten()], dim=1)).view(len(cy), len(cx))
+            log_p = -energy / temperature
+            log_p = torch.nan_to_num(log_p - log_p.max(), nan=-math.inf)
+            fine = log_p.exp().view(ny, oversample, nx, oversample).mean(dim=(1, 3)).numpy()
+            cell_area = (x_edges[1] - x_edges[0]) * (y_edges[1] - y_edges[0])
+            density = fine / (fine.sum() * cell_area)
+            self._grids[key] = DensityGrid(density=density, x_edges=x_edges, y_edges=y_edges)
+        return self._grids[key]
+
+
+def mala_reference_samples(
+    energy: Callable[[torch.Tensor], torch.Tensor],
+    n: int,
+    extent: Extent,
+    generator: torch.Generator | None = None,
+    n_burn: int = 1500,
+    n_run: int = 500,
+    target_accept: float = 0.6,
+) -> torch.Tensor:
+    """Reference samples of exp(-E) from long MALA runs, for energies without an exact sampler.
+
+    n chains start uniformly over ``extent``; during ``n_burn`` steps the step size adapts
+    (log h moves towards the target acceptance rate, a Robbins-Monro rule), then it is
+    frozen for ``n_run`` more steps and the final states are returned. The chains are
+    independent, so the n points are too, but a chain cannot cross a high barrier: for
+    multimodal energies the mode weights are only as good as the mixing (check them).
+    """
+    from ebm_lib.mala import mala_sample  # local import: mala does not depend on toy
+
+    low = torch.tensor([extent[0], extent[2]])
+    high = torch.tensor([extent[1], extent[3]])
+    x = low + (high - low) * torch.rand((n, 2), generator=generator)
+    log_h = math.log(0.01)
+    for i in range(n_burn // 50):
+        result = mala_sample(energy, x, 50, math.exp(log_h), generator=generator)
+        x = result.samples
+        log_h += (result.accept_rate - target_accept) * 2.0 / math.sqrt(i + 1)
+    return mala_sample(energy, x, n_run, math.exp(log_h), generator=generator).samples
+
+
+def _inverse_cdf_sampler(
+    log_density: Callable[[np.ndarray], np.ndarray], low: float, high: float, points: int = 20001
+) -> Callable[[int, torch.Generator | None], torch.Tensor]:
+    """Exact-to-quadrature sampler of a 1D density on [low, high] by inverting its CDF.
+
+    The CDF is the trapezoid integral of the density on ``points`` grid points; sampling
+    inverts it by linear interpolation. On the smooth densities used here the error is
+    far below any Monte Carlo error.
+    """
+    t = np.linspace(low, high, points)
+    log_p = log_density(t)
+    p = np.exp(log_p - log_p.max())
+    cdf = np.concatenate([[0.0], np.cumsum((p[1:] + p[:-1]) / 2 * np.diff(t))])
+    cdf /= cdf[-1]
+
+    def draw(n: int, generator: torch.Generator | None) -> torch.Tensor:
+        u = torch.rand(n, generator=generator, dtype=torch.float64).numpy()
+        return torch.from_numpy(np.interp(u, cdf, t)).float()
+
+    return draw
+
+
+def _log_trapezoid(log_density: Callable[[np.ndarray], np.ndarray], low: float, high: float) -> float:
+    t = np.linspace(low, high, 200001)
+    log_p = log_density(t)
+    top = log_p.max()
+    return float(top + np.log(np.trapezoid(np.exp(log_p - top), t)))
+
+
+class GaussianMixture(ToyEnergy):
+    """E(x) = -log sum_k w_k N(x; mu_k, sigma^2 I): K modes on a circle, exactly normalised.
+
+    With |x - mu_k|^2 = |x|^2 - 2 x.mu_k + |mu_k|^2 the log-sum-exp needs one matrix product:
+        E(x) = |x|^2 / (2 sigma^2) - logsumexp_k(x.mu_k / sigma^2 + c_k),
+        c_k = log w_k - |mu_k|^2 / (2 sigma^2) - log(2 pi sigma^2),
+        grad E(x) = (x - sum_k r_k(x) mu_k) / sigma^2,   r_k = responsibilities (softmax).
+    Exact sampler: pick k with probability w_k, then mu_k + sigma * N(0, I).
+    """
+
+    title = "Gaussian mixture"
+
+    def __init__(
+        self,
+        n_modes: int = 8,
+        radius: float = 3.0,
+        sigma: float = 0.3,
+        weights: Sequence[float] | None = (4, 1, 3, 1, 2, 1, 3, 1),
+    ) -> None:
+        super().__init__()
+        angles = torch.arange(n_modes, dtype=torch.float64) * 2 * math.pi / n_modes
+        self.modes = (radius * torch.stack([angles.cos(), angles.sin()], dim=1)).float()
+        w = torch.ones(n_modes, dtype=torch.float64) if weights is None else torch.tensor(weights, dtype=torch.float64)
+        if w.shape != (n_modes,) or (w <= 0).any():
+            raise ValueError(f"weights must be {n_modes} positive numbers, got {weights}")
+        self.mode_weights = (w / w.sum()).float()
+        self.sigma = sigma
+        self.log_normalizer = 0.0
+        half = radius + 5 * sigma
+        self.extent = (-half, half, -half, half)
+        self._params: dict[torch.dtype, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        mu = self.modes.double()
+        c = (w / w.sum()).log() - (mu * mu).sum(1) / (2 * sigma**2) - math.log(2 * math.pi * sigma**2)
+        for dtype in (torch.float32, torch.float64):
+            self._params[dtype] = ((mu.T / sigma**2).to(dtype), c.to(dtype), mu.to(dtype))
+
+    def __repr__(self) -> str:
+        return f"GaussianMixture(n_modes={len(self.modes)}, sigma={self.sigma})"
+
+    def _logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        m, c, mu = self._params[x.dtype]
+        logits = torch.addmm(c, x, m)
+        top = logits.amax(dim=1, keepdim=True)
+        # Clamping keeps exp() out of the denormal range, which is very slow on CPUs.
+        weights = torch.exp((logits - top).clamp_min(-80.0))
+        return top.squeeze(1), weights, mu
+
+    def energy(self, x: torch.Tensor) -> torch.Tensor:
+        top, weights, _ = self._logits(x)
+        return (x * x).sum(1) / (2 * self.sigma**2) - top - weights.sum(1).log()
+
+    def energy_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        top, weights, mu = self._logits(x)
+        total = weights.sum(1, keepdim=True)
+        energy = (x * x).sum(1) / (2 * self.sigma**2) - top - total.squeeze(1).log()
+        grad = (x - (weights / total) @ mu) / self.sigma**2
+        return energy, grad
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        k = torch.multinomial(self.mode_weights, n, replacement=True, generator=generator)
+        return self.modes[k] + self.sigma * torch.randn((n, 2), generator=generator)
+
+
+class DoubleWell(ToyEnergy):
+    """E(x) = barrier * ((x1 / a)^2 - 1)^2 + x2^2 / 2: two modes at (+-a, 0).
+
+    The saddle at the origin is ``barrier`` above the minima, so the time a Langevin chain
+    waits before hopping grows like exp(barrier / T) (Kramers' law). Curvature at a
+    minimum: 8 * barrier / a^2 along x1, 1 along x2. The two modes weigh 1/2 each.
+    Exact sampler: x2 ~ N(0, 1) and x1 from its 1D density by an inverse CDF.
+    """
+
+    title = "double well"
+
+    def __init__(self, barrier: float = 3.0, separation: float = 1.5) -> None:
+        super().__init__()
+        if barrier <= 0 or separation <= 0:
+            raise ValueError("barrier and separation must be positive")
+        self.barrier, self.a = float(barrier), float(separation)
+        self.modes = torch.tensor([[-separation, 0.0], [separation, 0.0]])
+        self.mode_weights = torch.tensor([0.5, 0.5])
+        half = self.a * math.sqrt(1 + math.sqrt(40 / self.barrier))
+        self._x1_range = (-half, half)
+        self._draw_x1 = _inverse_cdf_sampler(self._log_p1, -half, half)
+        self.log_normalizer = _log_trapezoid(self._log_p1, -half, half) + 0.5 * math.log(2 * math.pi)
+        width = max(half + 0.3, 3.5)
+        self.extent = (-width, width, -3.5, 3.5)
+
+    def __repr__(self) -> str:
+        return f"DoubleWell(barrier={self.barrier}, separation={self.a})"
+
+    def _log_p1(self, t: np.ndarray) -> np.ndarray:
+        return -self.barrier * ((t / self.a) ** 2 - 1) ** 2
+
+    def energy(self, x: torch.Tensor) -> torch.Tensor:
+        u = (x[:, 0] / self.a) ** 2 - 1
+        return self.barrier * u * u + 0.5 * x[:, 1] ** 2
+
+    def energy_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x1, x2 = x[:, 0], x[:, 1]
+        u = (x1 / self.a) ** 2 - 1
+        energy = self.barrier * u * u + 0.5 * x2 * x2
+        grad = torch.stack([4 * self.barrier * u * x1 / self.a**2, x2], dim=1)
+        return energy, grad
+
+    def assign_modes(self, x: torch.Tensor) -> torch.Tensor:
+        return (x[:, 0] > 0).long()
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        x1 = self._draw_x1(n, generator)
+        x2 = torch.randn(n, generator=generator)
+        return torch.stack([x1, x2], dim=1)
+
+
+class Banana(ToyEnergy):
+    """A curved ridge (a twisted Gaussian): x1 ~ N(0, a^2), x2 | x1 ~ N(b x1^2 - c, s^2).
+
+        E(x) = x1^2 / (2 a^2) + (x2 - b x1^2 + c)^2 / (2 s^2) + log(2 pi a s)   (exactly normalised).
+
+    Across the ridge the curvature is about (1 + 4 b^2 x1^2) / s^2: it grows towards the
+    tips, so a step size that is stable at the bottom of the banana overshoots at its ends.
+    Exact sampler: draw x1, then x2 given x1.
+    """
+
+    title = "banana"
+
+    def __init__(self, a: float = 1.4, b: float = 0.5, c: float = 1.5, s: float = 0.4) -> None:
+        super().__init__()
+        self.a, self.b, self.c, self.s = a, b, c, s
+        self._log_z = math.log(2 * math.pi * a * s)
+        self.log_normalizer = 0.0
+        self.extent = (-4.5, 4.5, -3.0, 6.0)
+
+    def __repr__(self) -> str:
+        return f"Banana(a={self.a}, b={self.b}, c={self.c}, s={self.s})"
+
+    def energy(self, x: torch.Tensor) -> torch.Tensor:
+        x1, x2 = x[:, 0], x[:, 1]
+        r = x2 - self.b * x1 * x1 + self.c
+        return x1 * x1 / (2 * self.a**2) + r * r / (2 * self.s**2) + self._log_z
+
+    def energy_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x1, x2 = x[:, 0], x[:, 1]
+        r = x2 - self.b * x1 * x1 + self.c
+        energy = x1 * x1 / (2 * self.a**2) + r * r / (2 * self.s**2) + self._log_z
+        dr = r / self.s**2
+        grad = torch.stack([x1 / self.a**2 - 2 * self.b * x1 * dr, dr], dim=1)
+        return energy, grad
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        z = torch.randn((n, 2), generator=generator)
+        x1 = self.a * z[:, 0]
+        return torch.stack([x1, self.b * x1 * x1 - self.c + self.s * z[:, 1]], dim=1)
+
+
+class Rings(ToyEnergy):
+    """Concentric rings: a mixture of radial components, exactly normalised.
+
+        p(x) = sum_k w_k q_k(x),   q_k(x) = exp(-(|x| - r_k)^2 / (2 sigma^2)) / Z_k,
+        Z_k = 2 pi [sigma^2 exp(-r_k^2 / (2 sigma^2)) + r_k sigma sqrt(2 pi) Phi(r_k / sigma)],
+
+    so ring k holds probability w_k. grad E(x) = (sum_k r_k(x) (|x| - r_k) / sigma^2) x / |x|
+    with responsibilities r_k(x). Exact sampler: ring k with probability w_k, a uniform
+    angle, and a radius from the density proportional to r exp(-(r - r_k)^2 / (2 sigma^2)) (inverse CDF).
+    The "modes" are the rings: ``assign_modes`` picks the nearest radius.
+    """
+
+    title = "concentric rings"
+
+    def __init__(
+        self, radii: Sequence[float] = (1.0, 2.5, 4.0), sigma: float = 0.2, weights: Sequence[float] = (1, 2, 3)
+    ) -> None:
+        super().__init__()
+        self.radii = torch.tensor(radii, dtype=torch.float64)
+        w = torch.tensor(weights, dtype=torch.float64)
+        self.mode_weights = (w / w.sum()).float()
+        self.sigma = sigma
+        a = self.radii / sigma
+        phi = 0.5 * (1 + torch.erf(a / math.sqrt(2)))
+        z = 2 * math.pi * (sigma**2 * torch.exp(-(a**2) / 2) + self.radii * sigma * math.sqrt(2 * math.pi) * phi)
+        self._log_c = {dt: ((w / w.sum()).log() - z.log()).to(dt) for dt in (torch.float32, torch.float64)}
+        self._radii = {dt: self.radii.to(dt) for dt in (torch.float32, torch.float64)}
+        self.log_normalizer = 0.0
+        half = float(self.radii.max()) + 6 * sigma
+        self.extent = (-half, half, -half, half)
+        self._draw_r = [
+            _inverse_cdf_sampler(
+                lambda t, rk=float(rk): np.log(np.maximum(t, 1e-300)) - (t - rk) ** 2 / (2 * sigma**2),
+                max(0.0, float(rk) - 9 * sigma),
+                float(rk) + 9 * sigma,
+            )
+            for rk in self.radii
+        ]
+
+    def __repr__(self) -> str:
+        return f"Rings(radii={tuple(self.radii.tolist())}, sigma={self.sigma})"
+
+    def _parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        r = torch.sqrt((x * x).sum(1) + 1e-12)
+        dev = r[:, None] - self._radii[x.dtype]
+        logits = self._log_c[x.dtype] - dev * dev / (2 * self.sigma**2)
+        top = logits.amax(dim=1, keepdim=True)
+        weights = torch.exp((logits - top).clamp_min(-80.0))
+        return r, dev, top.squeeze(1), weights
+
+    def energy(self, x: torch.Tensor) -> torch.Tensor:
+        _, _, top, weights = self._parts(x)
+        return -top - weights.sum(1).log()
+
+    def energy_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        r, dev, top, weights = self._parts(x)
+        total = weights.sum(1)
+        energy = -top - total.log()
+        radial = (weights * dev).sum(1) / (total * self.sigma**2)
+        return energy, (radial / r)[:, None] * x
+
+    def assign_modes(self, x: torch.Tensor) -> torch.Tensor:
+        r = x.double().norm(dim=1)
+        return (r[:, None] - self.radii).abs().argmin(dim=1)
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        k = torch.multinomial(self.mode_weights, n, replacement=True, generator=generator)
+        r = torch.empty(n)
+        for i, draw in enumerate(self._draw_r):
+            r_i = draw(n, generator)  # draw for all, keep those of ring i: same random stream for any n
+            r[k == i] = r_i[k == i]
+        theta = 2 * math.pi * torch.rand(n, generator=generator)
+        return torch.stack([r * theta.cos(), r * theta.sin()], dim=1)
+
+
+class Funnel(ToyEnergy):
+    """Neal's funnel in 2D: v = x2 ~ N(0, sigma_v^2) and x1 | v ~ N(0, exp(v)).
+
+        E(x) = v^2 / (2 sigma_v^2) + x1^2 exp(-v) / 2 + v / 2 + log(2 pi sigma_v)   (exactly normalised).
+
+    The curvature along x1 is exp(-v): about exp(2 sigma_v) = 20 at v = -2 sigma_v (the
+    neck), exp(-2 sigma_v) = 0.05 at v = +2 sigma_v (the mouth). No single step size suits
+    both; an unadjusted sampler with a step fit for the mouth blows up in the neck.
+    Exact sampler: v first, then x1 given v.
+    """
+
+    title = "funnel"
+
+    def __init__(self, sigma_v: float = 1.5) -> None:
+        super().__init__()
+        self.sigma_v = sigma_v
+        self._log_z = math.log(2 * math.pi * sigma_v)
+        self.log_normalizer = 0.0
+        self.extent = (-7.0, 7.0, -4.5, 4.5)
+
+    def __repr__(self) -> str:
+        return f"Funnel(sigma_v={self.sigma_v})"
+
+    def energy(self, x: torch.Tensor) -> torch.Tensor:
+        x1, v = x[:, 0], x[:, 1]
+        return v * v / (2 * self.sigma_v**2) + 0.5 * x1 * x1 * torch.exp(-v) + 0.5 * v + self._log_z
+
+    def energy_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x1, v = x[:, 0], x[:, 1]
+        e = torch.exp(-v)
+        half_sq = 0.5 * x1 * x1 * e
+        energy = v * v / (2 * self.sigma_v**2) + half_sq + 0.5 * v + self._log_z
+        grad = torch.stack([x1 * e, v / self.sigma_v**2 - half_sq + 0.5], dim=1)
+        return energy, grad
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        z = torch.randn((n, 2), generator=generator)
+        v = self.sigma_v * z[:, 1]
+        return torch.stack([torch.exp(v / 2) * z[:, 0], v], dim=1)
+
+
+class Gaussian(ToyEnergy):
+    """An anisotropic Gaussian, E(x) = x^T P x / 2 + log(2 pi sqrt(det C)) with P = C^{-1}.
+
+    The one energy where the unadjusted sampler's bias has a closed form: along an
+    eigen-direction of P with curvature lam, ULA with step h and noise s is the AR(1)
+    chain x <- (1 - h lam) x + s xi, whose stationary variance is
+        s^2 / (h lam (2 - h lam))     (= 1 / (lam (1 - h lam / 2)) for s^2 = 2h),
+    so the variance is too large by a factor 1 / (1 - h lam / 2), and the chain diverges
+    for h >= 2 / lam. ``stationary_variance_ula`` gives that formula.
+    """
+
+    title = "anisotropic Gaussian"
+
+    def __init__(self, stds: tuple[float, float] = (1.5, 0.3), angle_deg: float = 30.0) -> None:
+        super().__init__()
+        theta = math.radians(angle_deg)
+        rot = torch.tensor(
+            [[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]], dtype=torch.float64
+        )
+        self.stds = stds
+        self.angle_deg = angle_deg
+        self.rotation = rot
+        cov = rot @ torch.diag(torch.tensor(stds, dtype=torch.float64) ** 2) @ rot.T
+        self.covariance = cov
+        self.precision = torch.linalg.inv(cov)
+        self.curvatures = 1 / torch.tensor(stds, dtype=torch.float64) ** 2
+        self._chol = torch.linalg.cholesky(cov).float()
+        self._prec = {dt: self.precision.to(dt) for dt in (torch.float32, torch.float64)}
+        self._log_z = math.log(2 * math.pi * stds[0] * stds[1])
+        self.log_normalizer = 0.0
+        self.modes = torch.zeros(1, 2)
+        self.mode_weights = torch.ones(1)
+        half = 4.0 * max(stds)
+        self.extent = (-half, half, -half, half)
+
+    def __repr__(self) -> str:
+        return f"Gaussian(stds={self.stds}, angle_deg={self.angle_deg})"
+
+    def energy_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        grad = x @ self._prec[x.dtype]
+        return 0.5 * (grad * x).sum(1) + self._log_z, grad
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.randn((n, 2), generator=generator) @ self._chol.T
+
+
+def stationary_variance_ula(curvature: float, step_size: float, noise_scale: float | None = None) -> float:
+    """Stationary variance of ULA on E(x) = curvature * x^2 / 2 (per eigen-direction).
+
+    x <- (1 - h lam) x + s xi has variance V with V = (1 - h lam)^2 V + s^2, so
+    V = s^2 / (h lam (2 - h lam)); infinite (the chain diverges) when h lam >= 2.
+    With the exact noise s = sqrt(2h): 1 / (lam (1 - h lam / 2)), versus 1 / lam for p.
+    """
+    s2 = 2 * step_size if noise_scale is None else noise_scale**2
+    hl = step_size * curvature
+    if hl >= 2 or hl <= 0:
+        return math.inf
+    return s2 / (hl * (2 - hl))
+
+
+REGISTRY: dict[str, Callable[[], ToyEnergy]] = {
+    "mixture": GaussianMixture,
+    "double_well": DoubleWell,
+    "banana": Banana,
+    "rings": Rings,
+    "funnel": Funnel,
+    "gaussian": Gaussian,
+}
+"""Short name -> constructor with the course's default settings (the explorer's dropdown)."""
+
+
+def make_energy(name: str, **kwargs: float) -> ToyEnergy:
+    """Build a registered energy by name, e.g. ``make_energy("double_well", barrier=5.0)``."""
+    if name not in REGISTRY:
+        raise KeyError(f"unknown energy {name!r}; choose one of {sorted(REGISTRY)}")
+    return REGISTRY[name](**kwargs)

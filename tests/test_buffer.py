@@ -1,0 +1,88 @@
+"""Replay buffer: ring semantics, re-initialisation rate, state round trip, errors."""
+
+import math
+
+import pytest
+import torch
+
+from ebm_lib.buffer import ReplayBuffer, gaussian_init, uniform_init
+
+
+def constant_init(value: float, shape=(2,)):
+    return lambda n, generator=None: torch.full((n, *shape), value)
+
+
+def test_ring_overwrites_the_oldest():
+    buf = ReplayBuffer(5, (2,), reinit_prob=0.0)
+    for start in (0, 3, 6):  # batches of 3: values 0..8, the ring keeps the last 5
+        buf.push(torch.arange(start, start + 3).float().repeat(2, 1).T)
+    assert len(buf) == 5
+    assert sorted(buf.storage[:, 0].tolist()) == [4, 5, 6, 7, 8]
+    assert buf.next_slot == 9 % 5
+
+
+def test_a_batch_larger_than_the_ring_keeps_its_newest():
+    buf = ReplayBuffer(4, (1,))
+    buf.push(torch.arange(10).float().view(-1, 1))
+    assert sorted(buf.storage[:, 0].tolist()) == [6, 7, 8, 9]
+
+
+def test_empty_buffer_draws_from_the_initial_distribution():
+    buf = ReplayBuffer(10, (2,), reinit_prob=0.0, init_fn=constant_init(-7.0))
+    assert torch.equal(buf.sample(3), torch.full((3, 2), -7.0))
+
+
+@pytest.mark.parametrize("p", [0.0, 0.05, 0.2, 1.0])
+def test_reinit_fraction_matches_its_probability(p):
+    buf = ReplayBuffer(1000, (2,), reinit_prob=p, init_fn=constant_init(-1.0))
+    buf.push(torch.ones(1000, 2))
+    n = 20_000
+    x = buf.sample(n, torch.Generator().manual_seed(0))
+    fresh = (x[:, 0] == -1).float().mean().item()
+    assert abs(fresh - p) <= 5 * math.sqrt(p * (1 - p) / n)  # 5 binomial standard errors (exact at 0 and 1)
+    assert torch.equal(x[:, 0], x[:, 1])  # a sample is never a mixture of the two sources
+
+
+def test_samples_are_drawn_uniformly_from_what_is_stored():
+    buf = ReplayBuffer(10, (1,), reinit_prob=0.0)
+    buf.push(torch.arange(4).float().view(-1, 1))  # only 4 slots filled: never draw empty ones
+    x = buf.sample(4000, torch.Generator().manual_seed(0))[:, 0]
+    counts = torch.bincount(x.long(), minlength=4)
+    assert counts.numel() == 4 and (counts - 1000).abs().max() < 5 * math.sqrt(4000 * 0.25 * 0.75)
+
+
+def test_state_dict_round_trip_and_determinism():
+    buf = ReplayBuffer(8, (1, 2, 2), reinit_prob=0.3)
+    buf.push(torch.randn(6, 1, 2, 2))
+    other = ReplayBuffer(8, (1, 2, 2), reinit_prob=0.9)
+    other.load_state_dict(buf.state_dict())
+    assert len(other) == 6 and other.reinit_prob == 0.3 and other.next_slot == buf.next_slot
+    a = buf.sample(16, torch.Generator().manual_seed(3))
+    b = other.sample(16, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+
+
+def test_loading_a_mismatched_state_is_reported():
+    state = ReplayBuffer(8, (2,)).state_dict()
+    with pytest.raises(ValueError, match=r"shape \(2,\), this buffer expects \(3,\)"):
+        ReplayBuffer(8, (3,)).load_state_dict(state)
+    with pytest.raises(ValueError, match="capacity 8, this buffer has 4"):
+        ReplayBuffer(4, (2,)).load_state_dict(state)
+
+
+def test_bad_arguments_are_reported():
+    buf = ReplayBuffer(8, (2,))
+    with pytest.raises(ValueError, match=r"samples pushed to the buffer must have shape \(B, 2\), got \(3, 3\)"):
+        buf.push(torch.zeros(3, 3))
+    with pytest.raises(ValueError, match="reinit_prob must be in"):
+        ReplayBuffer(8, (2,), reinit_prob=1.5)
+    with pytest.raises(ValueError, match="capacity must be at least 1"):
+        ReplayBuffer(0, (2,))
+
+
+def test_initial_distributions():
+    g = torch.Generator().manual_seed(0)
+    u = uniform_init((1, 4, 4))(1000, g)
+    assert u.shape == (1000, 1, 4, 4) and u.min() >= -1 and u.max() <= 1
+    n = gaussian_init((2,), std=2.0)(20_000, g)
+    assert abs(n.std().item() - 2.0) < 0.05

@@ -1,0 +1,30 @@
+"""Plotting helpers: grid layout and curve panels."""
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+
+from ebm_lib.plotting import make_grid, plot_training_curves, show_images
+
+
+def test_grid_layout_and_scaling():
+    images = torch.stack([torch.full((1, 3, 2), v) for v in (-1.0, 0.0, 1.0)])
+    grid = make_grid(images, nrow=2, pad=1)
+    assert grid.shape == (2 * 4 + 1, 2 * 3 + 1, 1)
+    assert grid[1, 1, 0] == 0.0 and grid[1, 4, 0] == 0.5 and grid[5, 1, 0] == 1.0
+    assert np.all(grid[5:8, 4:6] == 1.0)  # the empty cell is white
+
+
+def test_grid_rejects_non_image_batches():
+    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
+        make_grid(torch.zeros(3, 28, 28))
+
+
+def test_figures_draw():
+    ax = show_images(torch.rand(10, 1, 8, 8) * 2 - 1, nrow=5, title="digits")
+    assert ax.get_title() == "digits"
+    history = {k: [0.0, 1.0, 2.0] for k in ("e_data", "e_samples", "gap", "langevin_grad_norm")}
+    axes = plot_training_curves(history)
+    assert len(axes) == 3 and len(axes[0].lines) == 2  # E(data) and E(samples) share a panel
+    plt.close("all")
