@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-NBVAL := $(BIN)/pytest --nbval -p no:cacheprovider --sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600
+NBVAL := $(BIN)/pytest --nbval -p no:cacheprovider --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 NB ?= $(NOTEBOOKS)
 
@@ -44,7 +44,7 @@ nbval: setup
 notebooks: setup
 	@for py in $(sort $(wildcard notebooks/*.py)); do \
 		echo "executing $$py"; \
-		$(BIN)/jupytext --to ipynb --execute "$$py" || exit 1; \
+		$(BIN)/jupytext --to ipynb --update --execute "$$py" || exit 1; \
 	done
 
 bench: setup

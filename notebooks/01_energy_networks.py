@@ -467,9 +467,9 @@ plt.show()
 # gradients by tens of thousands: look at the colour bars, the energy now spans thousands of units on the
 # same square, with sharp ridges. The spectrally normalised net is unchanged, because
 # $\overline{10\,W} = \bar W$: its landscape and gradients are the same before and after. (Its bound is a
-# little above 5.37 and creeps down because $\sigma(W)$ comes from a power iteration that has not fully
-# converged, so $\sigma(\bar W)$ is slightly above 1; in training mode every forward pass takes one more
-# iteration. Note also that the bound is loose: the largest gradient found is far below it.)
+# little above 5.37 because $\sigma(W)$ comes from a power iteration that has not fully converged, so
+# $\sigma(\bar W)$ is slightly above 1; every training-mode forward pass takes one more iteration and
+# brings it closer. Note also that the bound is loose: the largest gradient found is far below it.)
 #
 # **Why it helps EBM training.** A Langevin step moves $x$ by $\eta\,\nabla_x E$ plus noise; with
 # $\|\nabla_x E\| \le L$ no step can explode, whatever training has done to the weights. And training
@@ -508,7 +508,7 @@ class MyEnergyNet(nn.Module):
 
 
 # %% tags=["solution"]
-class MyEnergyNet(nn.Module):  # noqa: F811 (replaces the stub above)
+class MyEnergyNet(nn.Module):
     """Two hidden SiLU layers, one output unit, squeezed to shape (B,)."""
 
     def __init__(self, hidden=64):
@@ -526,7 +526,7 @@ class MyEnergyNet(nn.Module):  # noqa: F811 (replaces the stub above)
 
 
 # %%
-_ = check_energy_net(MyEnergyNet(), sample_shape=(2,))  # prints the verdict; returns True when correct
+check_energy_net(MyEnergyNet(), sample_shape=(2,))
 
 # %% [markdown]
 # ### Exercise 2: counting FLOPs
@@ -544,14 +544,14 @@ def conv_flops(c_in, c_out, kernel_size, h_out, w_out):
 
 
 # %% tags=["solution"]
-def conv_flops(c_in, c_out, kernel_size, h_out, w_out):  # noqa: F811 (replaces the stub above)
+def conv_flops(c_in, c_out, kernel_size, h_out, w_out):
     """FLOPs (2 x multiply-accumulates) of a Conv2d on one image."""
     # every one of the c_out * h_out * w_out outputs sums c_in * k * k products
     return 2 * c_in * c_out * kernel_size**2 * h_out * w_out
 
 
 # %%
-_ = check_conv_flops(conv_flops)  # prints the verdict; returns True when correct
+check_conv_flops(conv_flops)
 
 # %% [markdown]
 # **(b)** Use `conv_flops` to account for the FLOPs of `MNISTEnergyNet(width)` layer by layer. Read the
@@ -568,7 +568,7 @@ def mnist_net_flops_by_layer(width=16):
 
 
 # %% tags=["solution"]
-def mnist_net_flops_by_layer(width=16):  # noqa: F811 (replaces the stub above)
+def mnist_net_flops_by_layer(width=16):
     """FLOPs of each layer of MNISTEnergyNet(width) on one image, as {layer name: FLOPs}."""
     c = width
     # conv2 and conv3 cost the same: the map shrinks 4x (half the side) while
@@ -611,7 +611,7 @@ def largest_singular_value(W, n_iters):
 
 
 # %% tags=["solution"]
-def largest_singular_value(W, n_iters):  # noqa: F811 (replaces the stub above)
+def largest_singular_value(W, n_iters):
     """Power-iteration estimate of the largest singular value of the matrix W."""
     v = torch.randn(W.shape[1], generator=torch.Generator().manual_seed(0))
     v = v / v.norm()
@@ -628,7 +628,7 @@ for n in (1, 3, 10, 30, 100):
     print(f"{n:3d} iterations: {largest_singular_value(W, n):.4f}   (exact {exact:.4f})")
 
 # %%
-_ = check_largest_singular_value(largest_singular_value)  # prints the verdict; returns True when correct
+check_largest_singular_value(largest_singular_value)
 
 # %% [markdown]
 # Print your estimate for `n_iters` = 1, 3, 10, 30, 100 on the 128x128 matrix `mlp.blocks[0].fc1.weight`

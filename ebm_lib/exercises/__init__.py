@@ -1,6 +1,6 @@
 """Self-checks for the exercises: call them on your own code; they say what is wrong.
 
-Every check prints one verdict and returns True when your code passes: "Correct" and
+Every check prints one verdict and returns a CheckResult, true when your code passes: "Correct" and
 what was verified; "Not quite" and precisely what is wrong, with a hint; or "Not done
 yet" while your function still raises NotImplementedError. A check never raises because
 of your code, so a half-finished notebook still runs top to bottom.
@@ -9,5 +9,12 @@ One module per notebook; everything is re-exported here.
 """
 
 from ebm_lib.exercises.energy_networks import check_conv_flops, check_energy_net, check_largest_singular_value
+from ebm_lib.exercises.langevin import (
+    check_langevin_step,
+    check_stationary_variance,
+    check_step_size_choice,
+    step_size_distance,
+)
 
 __all__ = ["check_conv_flops", "check_energy_net", "check_largest_singular_value"]
+__all__ += ["check_langevin_step", "check_stationary_variance", "check_step_size_choice", "step_size_distance"]

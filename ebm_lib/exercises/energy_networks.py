@@ -7,10 +7,10 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from ebm_lib.exercises._core import CheckFailed, run_check
+from ebm_lib.exercises._core import CheckFailed, CheckResult, run_check
 
 
-def check_energy_net(net: nn.Module, sample_shape: Sequence[int], batch_size: int = 8, seed: int = 0) -> bool:
+def check_energy_net(net: nn.Module, sample_shape: Sequence[int], batch_size: int = 8, seed: int = 0) -> CheckResult:
     """Check that ``net`` is a usable energy function on inputs of shape (B, *sample_shape).
 
     Verifies: one finite scalar per input (shape (B,)); an input's energy does not depend
@@ -64,7 +64,7 @@ def _true_conv_flops(c_in: int, c_out: int, kernel_size: int, h_out: int, w_out:
     return 2 * c_in * c_out * kernel_size * kernel_size * h_out * w_out
 
 
-def check_conv_flops(conv_flops: Callable[[int, int, int, int, int], int]) -> bool:
+def check_conv_flops(conv_flops: Callable[[int, int, int, int, int], int]) -> CheckResult:
     """Check ``conv_flops(c_in, c_out, kernel_size, h_out, w_out)``: FLOPs of one Conv2d on one image.
 
     Convention of the course: FLOPs = 2 x multiply-accumulates, biases ignored.
@@ -91,7 +91,7 @@ def check_conv_flops(conv_flops: Callable[[int, int, int, int, int], int]) -> bo
     return run_check("FLOPs of a convolution", check)
 
 
-def check_largest_singular_value(estimate: Callable[[torch.Tensor, int], float | torch.Tensor]) -> bool:
+def check_largest_singular_value(estimate: Callable[[torch.Tensor, int], float | torch.Tensor]) -> CheckResult:
     """Check ``estimate(W, n_iters)``, a power-iteration estimate of W's largest singular value."""
 
     def check() -> str:
