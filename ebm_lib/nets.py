@@ -31,9 +31,14 @@ ACTIVATION_LIPSCHITZ = {"silu": 1.0998, "relu": 1.0, "elu": 1.0, "softplus": 1.0
 
 
 class EnergyNet(nn.Module):
-    """Base class: checks the input batch, then calls ``energy``. Subclasses set ``sample_shape``."""
+    """Base class: checks the input batch, then calls ``energy``.
+
+    Subclasses set ``sample_shape`` and ``arch_kwargs`` (their constructor arguments, which
+    checkpoints record so that a saved net can be rebuilt).
+    """
 
     sample_shape: tuple[int | None, ...]
+    arch_kwargs: dict[str, object]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_batch(x, self.sample_shape, dtype=next(self.parameters()).dtype)
@@ -120,6 +125,13 @@ class MLPEnergyNet(EnergyNet):
         spectral_norm: bool = False,
     ):
         super().__init__()
+        self.arch_kwargs = dict(
+            sample_shape=sample_shape,
+            width=width,
+            n_blocks=n_blocks,
+            activation=activation,
+            spectral_norm=spectral_norm,
+        )
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
         self.sample_shape = (sample_shape,) if isinstance(sample_shape, int) else tuple(sample_shape)
@@ -173,6 +185,7 @@ class ConvEnergyNet(EnergyNet):
 
     def __init__(self, in_channels: int = 1, width: int = 32, channel_mults: Sequence[int] = (1, 2)):
         super().__init__()
+        self.arch_kwargs = dict(in_channels=in_channels, width=width, channel_mults=tuple(channel_mults))
         self.sample_shape = (in_channels, None, None)
         layers: list[nn.Module] = []
         c_in = in_channels
@@ -207,6 +220,7 @@ class MNISTEnergyNet(EnergyNet):
 
     def __init__(self, width: int = 16):
         super().__init__()
+        self.arch_kwargs = dict(width=width)
         self.sample_shape = (1, 28, 28)
         c = width
         self.features = nn.Sequential(
@@ -224,3 +238,21 @@ class MNISTEnergyNet(EnergyNet):
 
     def energy(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x)).squeeze(-1)
+
+
+NETS: dict[str, type[EnergyNet]] = {cls.__name__: cls for cls in (MLPEnergyNet, ConvEnergyNet, MNISTEnergyNet)}
+
+
+def architecture_of(net: nn.Module) -> dict[str, object]:
+    """{"name": class name, "kwargs": constructor arguments}: enough to rebuild the net."""
+    if not isinstance(net, EnergyNet):
+        raise TypeError(f"expected one of the ebm_lib energy nets {sorted(NETS)}, got {type(net).__name__}")
+    return {"name": type(net).__name__, "kwargs": dict(net.arch_kwargs)}
+
+
+def build_net(architecture: dict[str, object]) -> EnergyNet:
+    """Rebuild a net from ``architecture_of``'s description."""
+    name = architecture.get("name")
+    if name not in NETS:
+        raise ValueError(f"unknown energy net {name!r}; known: {sorted(NETS)}")
+    return NETS[name](**architecture["kwargs"])

@@ -1,0 +1,85 @@
+"""Saving and loading training state safely.
+
+A checkpoint is a plain dictionary of tensors, numbers, strings, lists and dicts, so it
+loads with ``torch.load(weights_only=True)``: opening a file runs no code from it. It
+records the network's architecture (class name and constructor arguments), so that
+loading builds the right network or says clearly why it cannot. Files are written to a
+temporary name and renamed, so an interrupted save never destroys the previous one.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ebm_lib.nets import EnergyNet, architecture_of, build_net
+
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be used: corrupt, foreign, or for another architecture."""
+
+
+def save_checkpoint(path: str | Path, model: EnergyNet, **extra: Any) -> Path:
+    """Write the model's weights and architecture, plus ``extra`` entries (optimiser and buffer
+    state dicts, config dict, metrics history, step...), atomically to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {"format_version": FORMAT_VERSION, "architecture": architecture_of(model), "model": model.state_dict()}
+    state.update(extra)
+    partial = path.with_name(path.name + ".partial")
+    torch.save(state, partial)
+    os.replace(partial, path)
+    return path
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint dictionary with ``weights_only=True``; clear errors for bad files."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path.resolve()}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, OSError) as err:
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint (corrupt, truncated, or not made by ebm_lib): {err}"
+        ) from err
+    if not isinstance(state, dict) or "architecture" not in state or "model" not in state:
+        raise CheckpointError(f"{path} is a torch file but not an ebm_lib checkpoint (no architecture/model entries)")
+    if state.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{path} has checkpoint format {state.get('format_version')}, expected {FORMAT_VERSION}")
+    return state
+
+
+def load_model(path: str | Path, expected: nn.Module | None = None, map_location: str = "cpu") -> EnergyNet:
+    """Build the network a checkpoint describes and load its weights.
+
+    With ``expected``, the checkpoint must hold that architecture, and its weights are
+    loaded into ``expected`` itself.
+    """
+    state = read_checkpoint(path, map_location)
+    arch = state["architecture"]
+    if expected is not None:
+        want = architecture_of(expected)
+        if want != arch:
+            raise CheckpointError(f"{path} holds a {_describe(arch)}, but the network given is a {_describe(want)}")
+        model = expected
+    else:
+        model = build_net(arch)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as err:
+        raise CheckpointError(f"{path}: the weights do not fit a {_describe(arch)}: {err}") from err
+    return model
+
+
+def _describe(arch: dict[str, Any]) -> str:
+    args = ", ".join(f"{k}={v!r}" for k, v in arch["kwargs"].items())
+    return f"{arch['name']}({args})"

