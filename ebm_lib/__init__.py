@@ -7,6 +7,11 @@ Modules, one job each:
     utils      seeding, device choice, input checks
     nets       energy networks (MLP, convolutional, the course's MNIST net) and their cost
     sampling   Langevin dynamics and the temperature implied by its noise
+    mala       Metropolis-adjusted Langevin (MALA): exact at any step size, with its acceptance rate
+    toy        analytic 2D energies with exact samplers and densities on a grid
+    metrics    distances from samples to the truth (energy distance, MMD, mode occupancy,
+               histogram TV/KL) and sampler diagnostics (autocorrelation, ESS)
+    widgets    the interactive Langevin explorer (ipywidgets + matplotlib)
     buffer     the replay buffer of past samples that initialises Langevin chains
     training   contrastive-divergence loss, one training step, the training loop
     plotting   image grids and training curves

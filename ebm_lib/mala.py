@@ -33,13 +33,11 @@ detached; a network's parameters are frozen during the run and restored afterwar
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
-Energy = Callable[[torch.Tensor], torch.Tensor]
+from ebm_lib.sampling import Energy, check_x_init, energy_and_grad, sampling_mode
 
 
 @dataclass
@@ -60,27 +58,6 @@ class MALAResult:
     trajectory: torch.Tensor | None = None
     energy: torch.Tensor | None = None
     grad_norm: torch.Tensor | None = None
-
-
-def energy_and_grad(energy_fn: Energy, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return (E(x), grad_x E(x)), both detached, for a batch x of shape (B, *shape).
-
-    Uses ``energy_fn.energy_and_grad`` when it exists (analytic gradients), autograd otherwise.
-    """
-    analytic = getattr(energy_fn, "energy_and_grad", None)
-    if analytic is not None:
-        energy, grad = analytic(x.detach())
-        return energy.detach(), grad.detach()
-    x = x.detach().requires_grad_(True)
-    with torch.enable_grad():
-        energy = energy_fn(x)
-        if energy.shape != x.shape[:1]:
-            raise ValueError(
-                f"the energy function must return shape (B,) = ({x.shape[0]},), one scalar per "
-                f"input, got {tuple(energy.shape)}"
-            )
-        (grad,) = torch.autograd.grad(energy.sum(), x)
-    return energy.detach(), grad
 
 
 def mala_sample(
@@ -106,26 +83,18 @@ def mala_sample(
         record_trajectory: keep every state (n_steps + 1 copies of the batch).
         record_diagnostics: keep the mean energy and gradient norm of every step.
     """
-    if not isinstance(x_init, torch.Tensor) or not x_init.is_floating_point() or x_init.dim() < 2:
-        raise TypeError("x_init must be a floating-point tensor of shape (B, *sample_shape)")
+    check_x_init(x_init)
     if n_steps < 0 or step_size <= 0 or temperature <= 0:
         raise ValueError(
             f"need n_steps >= 0, step_size > 0 and temperature > 0, got {n_steps}, {step_size}, {temperature}"
         )
-    module = energy_fn if isinstance(energy_fn, nn.Module) else None
-    saved_flags = [p.requires_grad for p in module.parameters()] if module is not None else []
-    saved_training = module.training if module is not None else False
     noise_scale = math.sqrt(2.0 * step_size * temperature)
     batch = x_init.shape[0]
     x = x_init.detach().clone()
     accepted = torch.zeros(batch, device=x.device)
     trajectory = [x.clone()] if record_trajectory else None
     energies, grad_norms = [], []
-    try:
-        if module is not None:
-            module.eval()
-            for p in module.parameters():
-                p.requires_grad_(False)
+    with sampling_mode(energy_fn):
         energy, grad = energy_and_grad(energy_fn, x)
         for _ in range(n_steps):
             if record_diagnostics:
@@ -150,11 +119,6 @@ def mala_sample(
             grad = torch.where(mask, grad_new, grad)
             if trajectory is not None:
                 trajectory.append(x)
-    finally:
-        if module is not None:
-            for p, flag in zip(module.parameters(), saved_flags):
-                p.requires_grad_(flag)
-            module.train(saved_training)
     per_chain = accepted / max(n_steps, 1)
     return MALAResult(
         samples=x,

@@ -25,7 +25,8 @@ contrastive-divergence loss does not backpropagate through the chain.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -67,8 +68,17 @@ class LangevinResult:
     grad_norm: torch.Tensor | None = None
 
 
-def _energy_gradient(energy_fn: Energy, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return (E(x), grad_x E(x)) for a batch, checking that E gives one scalar per input."""
+def energy_and_grad(energy_fn: Energy, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (E(x), grad_x E(x)), both detached, for a batch x of shape (B, *shape).
+
+    Uses ``energy_fn.energy_and_grad`` when it exists (the analytic gradients of the 2D
+    energies in ``ebm_lib.toy``, which skip autograd), autograd otherwise; checks that
+    the energy gives one scalar per input.
+    """
+    analytic = getattr(energy_fn, "energy_and_grad", None)
+    if analytic is not None:
+        energy, grad = analytic(x.detach())
+        return energy.detach(), grad.detach()
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
         energy = energy_fn(x)
@@ -79,6 +89,38 @@ def _energy_gradient(energy_fn: Energy, x: torch.Tensor) -> tuple[torch.Tensor, 
             )
         (grad,) = torch.autograd.grad(energy.sum(), x)
     return energy.detach(), grad
+
+
+@contextmanager
+def sampling_mode(energy_fn: Energy) -> Iterator[None]:
+    """While sampling from a network: eval mode and parameters with requires_grad=False,
+    so that no graph to the parameters is built and nothing lands in their .grad. Both
+    are restored afterwards, also when the block raises. Plain functions pass through."""
+    if not isinstance(energy_fn, nn.Module):
+        yield
+        return
+    flags = [p.requires_grad for p in energy_fn.parameters()]
+    training = energy_fn.training
+    try:
+        energy_fn.eval()
+        for p in energy_fn.parameters():
+            p.requires_grad_(False)
+        yield
+    finally:
+        for p, flag in zip(energy_fn.parameters(), flags):
+            p.requires_grad_(flag)
+        energy_fn.train(training)
+
+
+def check_x_init(x_init: object) -> None:
+    """Samplers start from a floating tensor (B, *sample_shape)."""
+    if not isinstance(x_init, torch.Tensor) or not x_init.is_floating_point():
+        raise TypeError(
+            "x_init must be a floating-point tensor of shape (B, *sample_shape), got "
+            + (f"dtype {x_init.dtype}" if isinstance(x_init, torch.Tensor) else type(x_init).__name__)
+        )
+    if x_init.dim() < 2:
+        raise ValueError(f"x_init must have shape (B, *sample_shape), got {tuple(x_init.shape)}")
 
 
 def langevin_sample(
@@ -109,31 +151,18 @@ def langevin_sample(
         record_trajectory: keep every state (memory: n_steps + 1 copies of the batch).
         record_diagnostics: keep the mean energy and gradient norm of every step.
     """
-    if not isinstance(x_init, torch.Tensor) or not x_init.is_floating_point():
-        raise TypeError(
-            "x_init must be a floating-point tensor of shape (B, *sample_shape), got "
-            + (f"dtype {x_init.dtype}" if isinstance(x_init, torch.Tensor) else type(x_init).__name__)
-        )
-    if x_init.dim() < 2:
-        raise ValueError(f"x_init must have shape (B, *sample_shape), got {tuple(x_init.shape)}")
+    check_x_init(x_init)
     if n_steps < 0 or step_size <= 0:
         raise ValueError(f"need n_steps >= 0 and step_size > 0, got {n_steps} and {step_size}")
     if noise_scale is None:
         noise_scale = exact_noise_scale(step_size)
 
-    module = energy_fn if isinstance(energy_fn, nn.Module) else None
-    saved_flags = [p.requires_grad for p in module.parameters()] if module is not None else []
-    saved_training = module.training if module is not None else False
     trajectory = [x_init.detach().clone()] if record_trajectory else None
     energies, grad_norms = [], []
     x = x_init.detach().clone()
-    try:
-        if module is not None:
-            module.eval()
-            for p in module.parameters():
-                p.requires_grad_(False)
+    with sampling_mode(energy_fn):
         for _ in range(n_steps):
-            energy, grad = _energy_gradient(energy_fn, x)
+            energy, grad = energy_and_grad(energy_fn, x)
             if record_diagnostics or grad_clip is not None:
                 norms = grad.flatten(1).norm(dim=1)
             if record_diagnostics:
@@ -148,11 +177,6 @@ def langevin_sample(
                 x = x.clamp(*clamp)
             if trajectory is not None:
                 trajectory.append(x)
-    finally:
-        if module is not None:
-            for p, flag in zip(module.parameters(), saved_flags):
-                p.requires_grad_(flag)
-            module.train(saved_training)
     return LangevinResult(
         samples=x,
         trajectory=torch.stack(trajectory) if trajectory is not None else None,

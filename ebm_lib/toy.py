@@ -305,12 +305,14 @@ class GaussianMixture(ToyEnergy):
         n_modes: int = 8,
         radius: float = 3.0,
         sigma: float = 0.3,
-        weights: Sequence[float] | None = (4, 1, 3, 1, 2, 1, 3, 1),
+        weights: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
         angles = torch.arange(n_modes, dtype=torch.float64) * 2 * math.pi / n_modes
         self.modes = (radius * torch.stack([angles.cos(), angles.sin()], dim=1)).float()
-        w = torch.ones(n_modes, dtype=torch.float64) if weights is None else torch.tensor(weights, dtype=torch.float64)
+        if weights is None:  # the course's unequal weights for 8 modes, equal weights otherwise
+            weights = (4, 1, 3, 1, 2, 1, 3, 1) if n_modes == 8 else (1,) * n_modes
+        w = torch.tensor(weights, dtype=torch.float64)
         if w.shape != (n_modes,) or (w <= 0).any():
             raise ValueError(f"weights must be {n_modes} positive numbers, got {weights}")
         self.mode_weights = (w / w.sum()).float()
@@ -463,6 +465,8 @@ class Rings(ToyEnergy):
         super().__init__()
         self.radii = torch.tensor(radii, dtype=torch.float64)
         w = torch.tensor(weights, dtype=torch.float64)
+        if w.shape != self.radii.shape or (w <= 0).any() or (self.radii <= 0).any():
+            raise ValueError(f"need one positive weight per positive radius, got radii {radii} and weights {weights}")
         self.mode_weights = (w / w.sum()).float()
         self.sigma = sigma
         a = self.radii / sigma

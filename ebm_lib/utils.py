@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -24,6 +25,22 @@ def seed_everything(seed: int) -> torch.Generator:
 def default_device() -> torch.device:
     """The one place that picks the device: CUDA when present, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run a block with ``n`` torch threads, then restore the number.
+
+    On tiny tensors (2D points) starting threads costs more than it saves, and on a busy
+    2-core machine it can cost a lot more: a small operation waits for a thread that the
+    other program holds. One thread is the right choice for 2D work.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def check_batch(

@@ -1,7 +1,8 @@
 """The Langevin explorer: sliders over a 2D energy, a particle cloud that answers at once.
 
-``LangevinExplorer`` runs a sampler (ULA from ``ebm_lib.sampling`` or MALA from
-``ebm_lib.mala``) on an energy of ``ebm_lib.toy`` and shows, in one figure, the energy's
+``LangevinExplorer`` runs a sampler (ULA, ``ebm_lib.sampling.langevin_sample``, which uses the
+toy energies' analytic gradients, or MALA from ``ebm_lib.mala``) on an
+energy of ``ebm_lib.toy`` and shows, in one figure, the energy's
 contours, the particle cloud, a few trajectories and both marginal histograms against the
 true marginals, with the live metrics of ``ebm_lib.metrics`` in a table beside it.
 
@@ -23,8 +24,7 @@ from __future__ import annotations
 import io
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +39,7 @@ from ebm_lib import metrics
 from ebm_lib.mala import mala_sample
 from ebm_lib.sampling import langevin_sample, noise_scale_for_temperature
 from ebm_lib.toy import REGISTRY, ToyEnergy
+from ebm_lib.utils import torch_threads
 
 INITS = ("gaussian", "uniform", "one point", "exact samples")
 SAMPLERS = ("ULA", "MALA")
@@ -51,17 +52,6 @@ DEFAULTS: dict[str, Any] = {
     "n_particles": 1000,
     "init": "gaussian",
 }
-
-
-@contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run a block with ``n`` torch threads. On tiny 2D batches threads cost more than they save."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def initial_points(kind: str, n: int, energy: ToyEnergy, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -111,10 +101,10 @@ class LangevinExplorer:
     def __init__(
         self,
         energies: Mapping[str, Callable[[], ToyEnergy]] | None = None,
-        n_trajectories: int = 6,
+        n_trajectories: int = 4,
         n_reference: int = 1000,
         seed: int = 0,
-        figsize: tuple[float, float] = (9.6, 4.3),
+        figsize: tuple[float, float] = (8.8, 4.0),
         dpi: int = 80,
         threads: int = 1,
         **params: Any,
@@ -208,7 +198,7 @@ class LangevinExplorer:
         self._cloud = ax.scatter(np.zeros(1), np.zeros(1), s=5, c="#e66100", alpha=0.7, linewidths=0, zorder=4)
         colors = ["tab:red", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "black"]
         self._paths = [
-            ax.plot([], [], lw=0.8, color=colors[i % len(colors)], alpha=0.9, zorder=5)[0]
+            ax.plot([], [], lw=0.7, color=colors[i % len(colors)], alpha=0.85, zorder=5)[0]
             for i in range(self.n_trajectories)
         ]
         self._starts = ax.scatter(
@@ -305,19 +295,14 @@ class LangevinExplorer:
             )
         noise = noise_scale_for_temperature(p["step_size"], p["temperature"])
         return langevin_sample(
-            view.energy,
-            x0,
-            int(p["n_steps"]),
-            p["step_size"],
-            noise_scale=noise,
-            generator=generator,
-            record_trajectory=True,
+            view.energy, x0, int(p["n_steps"]), p["step_size"], noise, generator=generator, record_trajectory=True
         )
 
     def _draw(self, view: _EnergyView, result: Any) -> None:
         p = self.params
         samples = result.samples
-        finite = torch.isfinite(samples).all(dim=1)
+        # a chain that left to infinity (or to 1e6, on its way there) has diverged
+        finite = torch.isfinite(samples).all(dim=1) & (samples.abs().amax(dim=1) < 1e6)
         good = samples[finite]
         self._compute_metrics(view, result, good, int((~finite).sum()))
         self._cloud.set_offsets(samples.numpy())
@@ -355,7 +340,7 @@ class LangevinExplorer:
             occupancy = metrics.mode_occupancy(energy.assign_modes(good), len(energy.mode_weights))
             m["occupancy_tv"] = metrics.occupancy_tv(occupancy, energy.mode_weights)
         m["accept_rate"] = getattr(result, "accept_rate", float("nan"))
-        m["grad_norm"] = float(energy.grad(good).norm(dim=1).mean()) if len(good) else float("nan")
+        m["grad_norm"] = metrics.mean_gradient_norm(energy, good)
         traj = result.trajectory
         half = traj[traj.shape[0] // 2 :, :, 0]
         if half.shape[0] >= 4 and bool(torch.isfinite(half).all()):
@@ -400,16 +385,22 @@ class LangevinExplorer:
             f"{int(p['n_particles'])} particles from {p['init']}"
         )
         body = "".join(f"<tr><td style='padding-right:10px'>{k}</td><td><b>{v}</b></td></tr>" for k, v in rows)
-        return f"<div style='font-size:12px'>{head}</div><table style='font-size:12px'>{body}</table>"
+        notes = (
+            "noise scale s = sqrt(2 h T); T = 1 samples p exactly as h -> 0. "
+            "Crosses: modes; white dots: where the drawn paths start; exact: what exact samples of the same size score."
+        )
+        return (
+            f"<div style='font-size:12px'>{head}</div><table style='font-size:12px'>{body}</table>"
+            f"<div style='font-size:11px;color:#555'>{notes}</div>"
+        )
 
     # --- controls ------------------------------------------------------------------------
     def _build_widget(self) -> widgets.Widget:
         p = self.params
-        style = {"description_width": "110px"}
-        layout = widgets.Layout(width="330px")
         c = {
             "energy": widgets.Dropdown(options=list(self.energies), value=p["energy"], description="energy"),
-            "sampler": widgets.ToggleButtons(options=list(SAMPLERS), value=p["sampler"], description="sampler"),
+            "sampler": widgets.Dropdown(options=list(SAMPLERS), value=p["sampler"], description="sampler"),
+            "init": widgets.Dropdown(options=list(INITS), value=p["init"], description="start"),
             "step_size": widgets.FloatLogSlider(
                 value=p["step_size"], base=10, min=-4, max=0, step=0.1, description="step size h", readout_format=".2g"
             ),
@@ -426,22 +417,22 @@ class LangevinExplorer:
             "n_particles": widgets.IntSlider(
                 value=p["n_particles"], min=100, max=5000, step=100, description="particles"
             ),
-            "init": widgets.Dropdown(options=list(INITS), value=p["init"], description="start"),
         }
-        for name, control in c.items():
-            control.style = style
-            control.layout = layout if name != "sampler" else widgets.Layout(width="330px")
+        for control in c.values():
+            control.style = {"description_width": "95px"}
+            control.layout = widgets.Layout(width="330px")
             if hasattr(control, "continuous_update"):
-                control.continuous_update = False
+                control.continuous_update = False  # sample once the slider is released
+        for name, control in c.items():
             control.observe(self._on_change(name), names="value")
-        c["sampler"].style = {"description_width": "110px", "button_width": "80px"}
         self._controls = c
-        help_text = widgets.HTML(
-            "<small>noise scale s = sqrt(2 h T); T = 1 samples p exactly in the limit h -> 0.<br>"
-            "Crosses: modes. White dots: where the drawn paths start.</small>"
+        wrap = widgets.Layout(flex_flow="row wrap", align_items="flex-start")
+        choices = widgets.VBox([c["energy"], c["sampler"], c["init"]])
+        sliders = widgets.VBox([c["step_size"], c["temperature"], c["n_steps"], c["n_particles"]])
+        self.table.layout = widgets.Layout(width="340px", margin="0 0 0 12px")
+        return widgets.VBox(
+            [widgets.HBox([choices, sliders], layout=wrap), widgets.HBox([self.image, self.table], layout=wrap)]
         )
-        left = widgets.VBox([*c.values(), help_text, self.table])
-        return widgets.HBox([left, self.image])
 
     def _on_change(self, name: str) -> Callable[[dict], None]:
         def handler(change: dict) -> None:

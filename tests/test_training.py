@@ -9,6 +9,8 @@ from ebm_lib.buffer import ReplayBuffer, gaussian_init
 from ebm_lib.nets import MLPEnergyNet
 from ebm_lib.training import CDConfig, DivergenceError, cd_loss, train, train_step
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # 2D work: see conftest.py
+
 CONFIG_2D = CDConfig(n_langevin_steps=20, step_size=0.01, noise_scale=None, clamp=None, alpha=0.1)
 CENTRE = torch.tensor([1.0, -0.5])
 

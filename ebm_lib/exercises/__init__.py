@@ -14,7 +14,14 @@ from ebm_lib.exercises.langevin import (
     check_stationary_variance,
     check_step_size_choice,
     step_size_distance,
+    step_size_distance_curve,
 )
 
 __all__ = ["check_conv_flops", "check_energy_net", "check_largest_singular_value"]
-__all__ += ["check_langevin_step", "check_stationary_variance", "check_step_size_choice", "step_size_distance"]
+__all__ += [
+    "check_langevin_step",
+    "check_stationary_variance",
+    "check_step_size_choice",
+    "step_size_distance",
+    "step_size_distance_curve",
+]
