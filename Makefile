@@ -8,8 +8,9 @@ STAMP := $(VENV)/.installed
 NBVAL := $(BIN)/pytest --nbval -p no:cacheprovider --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 NB ?= $(NOTEBOOKS)
+NPM_STAMP := build/npm/.installed
 
-.PHONY: setup lab test lint unit nbval notebooks bench clean
+.PHONY: setup lab test lint unit nbval notebooks bench clean book slides student web
 
 setup: $(STAMP)
 
@@ -27,14 +28,14 @@ lab: setup
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
 
 test: setup
-	$(MAKE) --no-print-directory lint unit nbval
+	$(MAKE) --no-print-directory lint unit nbval web
 
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 unit: setup
-	$(BIN)/pytest tests -q
+	$(BIN)/pytest tests -q -m "not web"
 
 # All notebooks, or one: make nbval NB=notebooks/01_energy_networks.ipynb
 nbval: setup
@@ -44,8 +45,32 @@ nbval: setup
 notebooks: setup
 	@for py in $(sort $(wildcard notebooks/*.py)); do \
 		echo "executing $$py"; \
-		$(BIN)/jupytext --to ipynb --update --execute "$$py" || exit 1; \
+		$(BIN)/jupytext --to ipynb --execute "$$py" || exit 1; \
 	done
+
+# The JavaScript that the website and the slides serve themselves (book/package.json).
+$(NPM_STAMP): book/package.json book/package-lock.json
+	mkdir -p build/npm
+	cp book/package.json book/package-lock.json build/npm/
+	cd build/npm && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The website (Jupyter Book 1, the notebooks' stored outputs) into build/book/_build/html.
+book: setup $(NPM_STAMP)
+	$(BIN)/python book/build.py
+
+# reveal.js slide decks of the notebooks into build/slides (open build/slides/index.html).
+slides: setup $(NPM_STAMP)
+	$(BIN)/python book/slides.py
+
+# The notebooks without solutions or outputs, for a class, into build/student.
+student: setup
+	$(BIN)/python book/student.py
+
+# Build those three, then test them: the student versions run, and chromium checks the
+# website, the slides and JupyterLab (tests/web; screenshots in build/screenshots).
+web: book slides student
+	$(BIN)/pytest tests/web -q -p no:cacheprovider -m web
 
 bench: setup
 	$(BIN)/python -m ebm_lib.bench
