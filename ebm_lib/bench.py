@@ -52,7 +52,7 @@ class ListBuffer:
 
     def push(self, x: torch.Tensor) -> None:
         for sample in x:
-            self.items.append(sample.detach().clone())
+            self.items.append(sample.detach().cpu())  # a view into the batch, as the seed does
             if len(self.items) > self.capacity:
                 self.items.pop(0)
 

@@ -24,7 +24,7 @@ def uniform_init(sample_shape: Sequence[int], low: float = -1.0, high: float = 1
     """Initial distribution: independent uniform values in [low, high] (images: [-1, 1])."""
 
     def init(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        return low + (high - low) * torch.rand((n, *sample_shape), generator=generator)
+        return torch.empty((n, *sample_shape)).uniform_(low, high, generator=generator)
 
     return init
 
@@ -77,7 +77,8 @@ class ReplayBuffer:
         x = x.detach()[-self.capacity :].to(self.device, self.storage.dtype)  # only the newest fit
         first = min(len(x), self.capacity - self.next_slot)  # up to the end of the ring, then wrap
         self.storage[self.next_slot : self.next_slot + first] = x[:first]
-        self.storage[: len(x) - first] = x[first:]
+        if first < len(x):
+            self.storage[: len(x) - first] = x[first:]
         self.next_slot = (self.next_slot + len(x)) % self.capacity
         self.size = min(self.size + len(x), self.capacity)
 
@@ -88,9 +89,9 @@ class ReplayBuffer:
         idx = torch.randint(self.size, (n,), generator=generator, device=self.device)
         reinit = torch.rand(n, generator=generator, device=self.device) < self.reinit_prob
         out = self.storage.index_select(0, idx)  # a copy: the buffer itself is untouched
-        n_fresh = int(reinit.sum())
-        if n_fresh:
-            out[reinit] = self.init_fn(n_fresh, generator).to(self.device, self.storage.dtype)
+        fresh = reinit.nonzero().squeeze(1)
+        if len(fresh):
+            out.index_copy_(0, fresh, self.init_fn(len(fresh), generator).to(self.device, self.storage.dtype))
         return out
 
     def state_dict(self) -> dict[str, object]:
