@@ -24,7 +24,11 @@ can come out slightly negative; its noise is of order 1 / n. Compare distances o
 between runs with the same numbers of samples, and against the noise floor: the
 distance between two independent exact samples of the same sizes.
 
-(Later notebooks add MNIST metrics to this module, below part 1.)
+Part 2: generated digits and outlier detection (notebook 5).
+
+    mean_confidence, class_coverage, frechet_distance, sample_quality
+                            a set of generated digits, measured by ``ebm_lib.classifier``
+    energy_auroc            how well the energy separates held-out digits from outliers
 """
 
 from __future__ import annotations
@@ -233,3 +237,58 @@ def mean_gradient_norm(energy_fn, samples: torch.Tensor) -> float:
         return float("nan")
     _, grad = energy_and_grad(energy_fn, x)
     return float(grad.flatten(1).norm(dim=1).mean())
+
+
+# ----------------------------------------------------------------------------------------
+# Part 2: generated digits, measured with a classifier trained on real ones
+# (``ebm_lib.classifier``), and outlier detection by energy.
+# ----------------------------------------------------------------------------------------
+
+
+def mean_confidence(probs: torch.Tensor) -> float:
+    """Mean over samples of the top class probability: near 1 when every sample is a clear digit."""
+    return probs.max(dim=1).values.mean().item()
+
+
+def class_coverage(probs: torch.Tensor) -> float:
+    """Entropy of the mean class distribution over log(number of classes), in [0, 1].
+
+    1 when the samples spread evenly over all classes, 0 when they are all one class.
+    """
+    mean = probs.mean(dim=0).clamp_min(1e-12)
+    return (-(mean * mean.log()).sum() / np.log(probs.shape[1])).item()
+
+
+def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> float:
+    """Frechet distance between Gaussians fitted to two feature sets (the FID formula):
+
+    |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)).
+    """
+    from scipy import linalg
+
+    a, b = features_a.double().numpy(), features_b.double().numpy()
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root = linalg.sqrtm(cov_a @ cov_b)
+    root = root.real if np.iscomplexobj(root) else root
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * root))
+
+
+def sample_quality(classifier, samples: torch.Tensor, reference: torch.Tensor) -> dict[str, float]:
+    """Mean confidence, class coverage and Frechet distance to ``reference`` digits."""
+    probs = classifier.predict_proba(samples)
+    return {
+        "mean_confidence": mean_confidence(probs),
+        "class_coverage": class_coverage(probs),
+        "frechet_distance": frechet_distance(classifier.features_of(samples), classifier.features_of(reference)),
+    }
+
+
+def energy_auroc(energy_in: torch.Tensor, energy_out: torch.Tensor) -> float:
+    """AUROC of the energy as an outlier score: the probability that an outlier gets a
+    higher energy than an in-distribution input (1 = perfect separation, 0.5 = chance)."""
+    from sklearn.metrics import roc_auc_score
+
+    scores = torch.cat([energy_in, energy_out]).detach().cpu().numpy()
+    is_outlier = np.r_[np.zeros(len(energy_in)), np.ones(len(energy_out))]
+    return float(roc_auc_score(is_outlier, scores))
