@@ -10,7 +10,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 NB ?= $(NOTEBOOKS)
 NPM_STAMP := build/npm/.installed
 
-.PHONY: setup lab test lint unit nbval notebooks bench clean book slides student web
+.PHONY: setup lab test lint unit nbval notebooks bench train-mnist clean book slides student web
 
 setup: $(STAMP)
 
@@ -74,6 +74,11 @@ web: book slides student
 
 bench: setup
 	$(BIN)/python -m ebm_lib.bench
+
+# The course's MNIST energy model (python -m ebm_lib.train_mnist --help for the settings).
+MNIST_CKPT ?= notebooks/checkpoints/mnist_ebm.pt
+train-mnist: setup
+	$(BIN)/python -m ebm_lib.train_mnist --out $(MNIST_CKPT) --minutes 30 $(TRAIN_ARGS)
 
 clean:
 	rm -rf build book/_build .pytest_cache .ruff_cache
