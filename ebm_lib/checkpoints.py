@@ -83,3 +83,26 @@ def load_model(path: str | Path, expected: nn.Module | None = None, map_location
 def _describe(arch: dict[str, Any]) -> str:
     args = ", ".join(f"{k}={v!r}" for k, v in arch["kwargs"].items())
     return f"{arch['name']}({args})"
+
+
+def slim_copy(source: str | Path, target: str | Path, buffer_samples: int = 256) -> Path:
+    """Write a small copy of a training checkpoint, fit to ship in a repository.
+
+    Keeps the model, its architecture, the settings, the metrics history and the events;
+    keeps the newest ``buffer_samples`` replay-buffer samples as a plain tensor under
+    "buffer_samples" (to show what the chains held); drops the optimiser and random
+    states, so the copy cannot be resumed: resume from the full checkpoint.
+    """
+    state = read_checkpoint(source)
+    slim = {k: v for k, v in state.items() if k not in ("optimizer", "generator", "buffer")}
+    if "buffer" in state:
+        buffer = state["buffer"]
+        stored, next_slot = buffer["storage"], buffer["next_slot"]
+        full = len(stored) == buffer["capacity"]  # a full ring's oldest sample sits at next_slot
+        oldest_first = torch.cat([stored[next_slot:], stored[:next_slot]]) if full else stored
+        slim["buffer_samples"] = oldest_first[-buffer_samples:].clone()
+    target = Path(target)
+    partial = target.with_name(target.name + ".partial")
+    torch.save(slim, partial)
+    os.replace(partial, target)
+    return target

@@ -23,7 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ebm_lib.buffer import ReplayBuffer, uniform_init
-from ebm_lib.checkpoints import read_checkpoint, save_checkpoint
+from ebm_lib.checkpoints import read_checkpoint, save_checkpoint, slim_copy
 from ebm_lib.data import load_mnist
 from ebm_lib.nets import build_net
 from ebm_lib.training import CDConfig, DivergenceError, History, train
@@ -45,6 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("notebooks/checkpoints/mnist_ebm.pt"), help="checkpoint file")
     p.add_argument("--resume", action="store_true", help="continue from --out (its settings win over the flags)")
+    p.add_argument("--ship", type=Path, default=None, help="also write a small copy to ship (checkpoints.slim_copy)")
     p.add_argument("--minutes", type=float, default=None, help="stop after this much wall time")
     p.add_argument("--steps", type=int, default=None, help="stop after this many training steps in all")
     p.add_argument("--checkpoint-minutes", type=float, default=3.0, help="save a checkpoint this often")
@@ -168,6 +169,13 @@ def main(argv: list[str] | None = None) -> Run:
     def housekeeping(step: int, metrics: dict[str, float]) -> bool:
         nonlocal last_save
         run.seconds = seconds_at_start + time.monotonic() - session_start
+        if args.no_progress and step % 100 == 0:
+            print(
+                f"[train-mnist] step {step}: E(data) {metrics['e_data']:.3f}, E(samples) {metrics['e_samples']:.3f}, "
+                f"gap {metrics['gap']:.3f}, Langevin |grad| {metrics['langevin_grad_norm']:.4f}, "
+                f"{run.seconds / 60:.1f} min",
+                flush=True,
+            )
         if time.monotonic() - last_save > 60 * args.checkpoint_minutes:
             run.save(args.out)
             last_save = time.monotonic()
@@ -209,6 +217,9 @@ def main(argv: list[str] | None = None) -> Run:
     run.seconds = seconds_at_start + time.monotonic() - session_start
     run.save(args.out)
     run.log(f"saved {args.out} after {run.seconds / 60:.1f} min of training in all")
+    if args.ship is not None:
+        slim_copy(args.out, args.ship)
+        run.log(f"wrote the small copy {args.ship} ({args.ship.stat().st_size / 1e6:.1f} MB)")
     return run
 
 

