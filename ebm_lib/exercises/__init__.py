@@ -16,6 +16,8 @@ from ebm_lib.exercises.langevin import (
     step_size_distance,
     step_size_distance_curve,
 )
+from ebm_lib.exercises.mnist import check_auroc, check_noise_for_temperature, check_sign_flip
+from ebm_lib.exercises.training2d import check_cd_loss, check_diagnosis, check_grid_probabilities, check_welch_t
 
 __all__ = ["check_conv_flops", "check_energy_net", "check_largest_singular_value"]
 __all__ += [
@@ -25,3 +27,5 @@ __all__ += [
     "step_size_distance",
     "step_size_distance_curve",
 ]
+__all__ += ["check_cd_loss", "check_diagnosis", "check_grid_probabilities", "check_welch_t"]
+__all__ += ["check_auroc", "check_noise_for_temperature", "check_sign_flip"]
