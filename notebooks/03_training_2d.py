@@ -13,7 +13,6 @@
 #     name: python3
 # ---
 
-
 # %% [markdown]
 # # Notebook 3: training an energy-based model on 2D data
 #

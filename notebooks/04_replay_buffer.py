@@ -13,7 +13,6 @@
 #     name: python3
 # ---
 
-
 # %% [markdown]
 # # Notebook 4: the replay buffer, measured
 #
@@ -34,6 +33,7 @@
 # **Convention.** The network returns the energy $E(x)$; low energy = likely; $p(x) \propto \exp(-E(x))$.
 
 # %%
+import io
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -163,6 +163,9 @@ def snapshots_for(label):
     return _cache[label]
 
 
+image = widgets.Image(format="png")  # redrawn in place; an Output widget can stall headless runs
+
+
 def draw(label, index):
     run = snapshots_for(label)
     index = min(index, len(run.snapshots) - 1)
@@ -172,20 +175,24 @@ def draw(label, index):
     if s_is_buffer(label):
         ax.scatter(contents[:2000, 0], contents[:2000, 1], s=2, c="#e66100", alpha=0.6, linewidths=0)
     ax.set_title(f"{label}, step {step}: KL {run.kl[index]:.3f}", fontsize=9)
-    plt.show()
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=80)
+    plt.close(fig)
+    image.value = png.getvalue()
 
 
 def s_is_buffer(label):
     return choices[label]["reinit_prob"] < 1
 
 
-snapshots_for("buffer 10000, re-init 0.05")
 picker = widgets.Dropdown(options=list(choices), value="buffer 10000, re-init 0.05", description="setting")
 step_slider = widgets.IntSlider(value=9, min=0, max=9, description="snapshot")
-out = widgets.interactive_output(draw, {"label": picker, "index": step_slider})
+for control in (picker, step_slider):
+    control.observe(lambda _: draw(picker.value, step_slider.value), "value")
+draw(picker.value, step_slider.value)
 
 # %% tags=["nbval-ignore-output", "widget"]
-display(widgets.VBox([widgets.HBox([picker, step_slider]), out]))
+display(widgets.VBox([widgets.HBox([picker, step_slider]), image]))
 
 # %% [markdown]
 # ## 5. Exercise: is the difference bigger than the spread?
