@@ -187,7 +187,8 @@ def main(argv: list[str] | None = None) -> DSMRun:
             recent = sum(run.losses[-20:]) / 20
             bar.set_postfix(loss=f"{recent:.4f}")
             if args.no_progress and run.step % 200 == 0:
-                print(f"[train-diffusion] step {run.step}: DSM loss {recent:.4f}, {run.seconds / 60:.1f} min", flush=True)
+                minutes = run.seconds / 60
+                print(f"[train-diffusion] step {run.step}: DSM loss {recent:.4f}, {minutes:.1f} min", flush=True)
         if time.monotonic() - last_save > 60 * args.checkpoint_minutes:
             run.save(args.out)
             last_save = time.monotonic()
