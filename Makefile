@@ -10,7 +10,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 NB ?= $(NOTEBOOKS)
 NPM_STAMP := build/npm/.installed
 
-.PHONY: setup lab test lint unit nbval notebooks bench train-mnist clean book slides student web ablation
+.PHONY: setup lab test lint unit nbval notebooks bench train-mnist train-diffusion clean book slides student web ablation
 
 setup: $(STAMP)
 
@@ -83,6 +83,11 @@ bench: setup
 # the full, resumable checkpoint in build/, a small copy to ship in notebooks/checkpoints/.
 train-mnist: setup
 	$(BIN)/python -m ebm_lib.train_mnist --out build/mnist_ebm_train.pt --ship notebooks/checkpoints/mnist_ebm.pt \
+		--minutes 30 $(TRAIN_ARGS)
+
+# Notebook 6's noise-conditional MNIST energy (python -m ebm_lib.train_diffusion --help).
+train-diffusion: setup
+	$(BIN)/python -m ebm_lib.train_diffusion --out build/mnist_ncsn_train.pt --ship notebooks/checkpoints/mnist_ncsn.pt \
 		--minutes 30 $(TRAIN_ARGS)
 
 clean:

@@ -26,6 +26,9 @@ Modules, one job each:
     classifier the digit classifier that measures generated digits
     evaluate_mnist samples from noise and outlier AUROCs of an MNIST checkpoint
     bench      the sampler and buffer benchmark (make bench)
+    diffusion  noise-conditional energies: denoising score matching, annealed Langevin, Tweedie's
+               denoiser, analytic noisy energies, products of experts
+    train_diffusion the command-line DSM trainer of the noise-conditional MNIST energy
 """
 
 __version__ = "0.1.0"

@@ -8,6 +8,7 @@ of your code, so a half-finished notebook still runs top to bottom.
 One module per notebook; everything is re-exported here.
 """
 
+from ebm_lib.exercises.diffusion import check_annealed, check_noisy_gaussian_score, check_tweedie
 from ebm_lib.exercises.energy_networks import check_conv_flops, check_energy_net, check_largest_singular_value
 from ebm_lib.exercises.langevin import (
     check_langevin_step,
@@ -29,3 +30,4 @@ __all__ += [
 ]
 __all__ += ["check_cd_loss", "check_diagnosis", "check_grid_probabilities", "check_welch_t"]
 __all__ += ["check_auroc", "check_noise_for_temperature", "check_sign_flip"]
+__all__ += ["check_annealed", "check_noisy_gaussian_score", "check_tweedie"]
