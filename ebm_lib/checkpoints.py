@@ -85,16 +85,21 @@ def _describe(arch: dict[str, Any]) -> str:
     return f"{arch['name']}({args})"
 
 
-def slim_copy(source: str | Path, target: str | Path, buffer_samples: int = 256) -> Path:
+def slim_copy(source: str | Path, target: str | Path, buffer_samples: int = 256, weights: str = "model") -> Path:
     """Write a small copy of a training checkpoint, fit to ship in a repository.
 
     Keeps the model, its architecture, the settings, the metrics history and the events;
     keeps the newest ``buffer_samples`` replay-buffer samples as a plain tensor under
     "buffer_samples" (to show what the chains held); drops the optimiser and random
-    states, so the copy cannot be resumed: resume from the full checkpoint.
+    states, so the copy cannot be resumed: resume from the full checkpoint. ``weights`` picks
+    the weights to ship: "model" (the last ones) or "ema_model" (their moving average).
     """
     state = read_checkpoint(source)
-    slim = {k: v for k, v in state.items() if k not in ("optimizer", "generator", "buffer")}
+    if weights not in state:
+        raise CheckpointError(f"{source} has no {weights!r} weights to ship; it holds {sorted(state)}")
+    slim = {k: v for k, v in state.items() if k not in ("optimizer", "generator", "buffer", "ema_model")}
+    slim["model"] = state[weights]
+    slim["weights"] = weights
     if "buffer" in state:
         buffer = state["buffer"]
         stored, next_slot = buffer["storage"], buffer["next_slot"]

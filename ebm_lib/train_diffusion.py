@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import copy
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -29,11 +28,12 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from ebm_lib.checkpoints import read_checkpoint, save_checkpoint
+from ebm_lib.checkpoints import read_checkpoint, save_checkpoint, slim_copy
 from ebm_lib.data import load_mnist
 from ebm_lib.diffusion import dsm_loss_at
 from ebm_lib.nets import build_net
 from ebm_lib.train_mnist import add_run_arguments, check_budget
+from ebm_lib.training import update_ema
 from ebm_lib.utils import default_device
 
 DEFAULTS: dict[str, Any] = {
@@ -108,10 +108,7 @@ class DSMRun:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        with torch.no_grad():
-            decay = self.config["ema"]
-            for p_ema, p in zip(self.ema_model.parameters(), self.model.parameters()):
-                p_ema.lerp_(p, 1 - decay)
+        update_ema(self.ema_model, self.model, self.config["ema"])
         self.losses.append(loss.item())
         return self.losses[-1]
 
@@ -135,18 +132,6 @@ class DSMRun:
         self.generator.set_state(state["generator"])
         self.losses = list(state["history"]["dsm_loss"])
         self.seconds = float(state["seconds"])
-
-
-def ship(source: Path, target: Path) -> Path:
-    """A small copy for the repository: the EMA weights as the model, settings and loss history."""
-    state = read_checkpoint(source)
-    slim = {k: v for k, v in state.items() if k not in ("optimizer", "generator", "ema_model")}
-    slim["model"] = state["ema_model"]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
-    torch.save(slim, partial)
-    os.replace(partial, target)
-    return target
 
 
 def main(argv: list[str] | None = None) -> DSMRun:
@@ -188,7 +173,7 @@ def main(argv: list[str] | None = None) -> DSMRun:
     run.save(args.out)
     print(f"[train-diffusion] saved {args.out}: {run.step} steps, {run.seconds / 60:.1f} min in all", flush=True)
     if args.ship is not None:
-        ship(args.out, args.ship)
+        slim_copy(args.out, args.ship, weights="ema_model")
         print(f"[train-diffusion] wrote {args.ship} ({args.ship.stat().st_size / 1e6:.2f} MB)", flush=True)
     return run
 

@@ -14,6 +14,7 @@ learning rate and the Langevin step size, logs what it did, and goes on.
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import time
 from pathlib import Path
@@ -26,7 +27,7 @@ from ebm_lib.buffer import ReplayBuffer, uniform_init
 from ebm_lib.checkpoints import read_checkpoint, save_checkpoint, slim_copy
 from ebm_lib.data import load_mnist
 from ebm_lib.nets import build_net
-from ebm_lib.training import CDConfig, DivergenceError, History, train
+from ebm_lib.training import CDConfig, DivergenceError, History, train, update_ema
 from ebm_lib.utils import default_device
 
 DEFAULTS: dict[str, Any] = {
@@ -38,6 +39,7 @@ DEFAULTS: dict[str, Any] = {
     # With 40 steps per training step, a chain restarted with probability 0.2 is on average
     # 40 / 0.2 = 200 steps old: close to the 256 steps used to generate digits from noise.
     "reinit_prob": 0.2,
+    "ema": 0.999,  # decay of the moving average of the weights kept beside them
     "seed": 0,
     "source": "auto",
 }
@@ -76,8 +78,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--step-size", type=float, default=DEFAULTS["cd"]["step_size"])
     p.add_argument("--noise", type=float, default=DEFAULTS["cd"]["noise_scale"])
     p.add_argument("--alpha", type=float, default=DEFAULTS["cd"]["alpha"], help="energy regulariser weight")
+    p.add_argument("--ema", type=float, default=DEFAULTS["ema"], help="decay of the moving average of the weights")
+    p.add_argument("--ship-ema", action="store_true", help="ship the moving average of the weights, not the last ones")
     args = p.parse_args(argv)
     check_budget(p, args)
+    if not 0 <= args.ema < 1:
+        p.error(f"--ema must be in [0, 1), got {args.ema}")
     return args
 
 
@@ -95,6 +101,7 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "batch_size": args.batch_size,
         "buffer_size": args.buffer_size,
         "reinit_prob": args.reinit_prob,
+        "ema": args.ema,
         "seed": args.seed,
         "source": args.source,
     }
@@ -108,6 +115,7 @@ class Run:
         self.device = device
         torch.manual_seed(config["seed"])
         self.model = build_net(config["net"]).to(device)
+        self.ema_model = copy.deepcopy(self.model).requires_grad_(False)  # sampled from, never trained
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config["lr"], betas=(0.0, 0.999))
         self.buffer = ReplayBuffer(
             config["buffer_size"], (1, 28, 28), config["reinit_prob"], uniform_init((1, 28, 28)), device=device
@@ -126,6 +134,7 @@ class Run:
         save_checkpoint(
             path,
             self.model,
+            ema_model=self.ema_model.state_dict(),
             optimizer=self.optimizer.state_dict(),
             buffer=self.buffer.state_dict(),
             generator=self.generator.get_state(),
@@ -139,6 +148,7 @@ class Run:
     def restore(self, path: Path) -> None:
         state = read_checkpoint(path, map_location=self.device)
         self.model.load_state_dict(state["model"])
+        self.ema_model.load_state_dict(state.get("ema_model", state["model"]))  # older runs kept no average
         self.optimizer.load_state_dict(state["optimizer"])
         self.buffer.load_state_dict(state["buffer"])
         self.generator.set_state(state["generator"])
@@ -179,6 +189,7 @@ def main(argv: list[str] | None = None) -> Run:
 
     def housekeeping(step: int, metrics: dict[str, float]) -> bool:
         nonlocal last_save
+        update_ema(run.ema_model, run.model, run.config.get("ema", DEFAULTS["ema"]))
         run.seconds = seconds_at_start + time.monotonic() - session_start
         if args.no_progress and step % 100 == 0:
             print(
@@ -229,7 +240,7 @@ def main(argv: list[str] | None = None) -> Run:
     run.save(args.out)
     run.log(f"saved {args.out} after {run.seconds / 60:.1f} min of training in all")
     if args.ship is not None:
-        slim_copy(args.out, args.ship)
+        slim_copy(args.out, args.ship, weights="ema_model" if args.ship_ema else "model")
         run.log(f"wrote the small copy {args.ship} ({args.ship.stat().st_size / 1e6:.1f} MB)")
     return run
 

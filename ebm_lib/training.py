@@ -144,6 +144,16 @@ def train_step(
     return metrics
 
 
+@torch.no_grad()
+def update_ema(average: nn.Module, model: nn.Module, decay: float) -> None:
+    """Exponential moving average of weights: average <- decay * average + (1 - decay) * model,
+    parameter by parameter (buffers, e.g. spectral-norm vectors, are copied)."""
+    for p_avg, p in zip(average.parameters(), model.parameters()):
+        p_avg.lerp_(p, 1 - decay)
+    for b_avg, b in zip(average.buffers(), model.buffers()):
+        b_avg.copy_(b)
+
+
 def train(
     model: nn.Module,
     data: torch.Tensor,

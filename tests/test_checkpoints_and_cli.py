@@ -105,3 +105,21 @@ def test_slim_copy_keeps_the_model_and_the_newest_buffer_samples(tmp_path):
     assert "optimizer" not in state and state["config"] == {"a": 1}
     x = torch.randn(2, 1, 28, 28)
     assert torch.equal(load_model(tmp_path / "slim.pt")(x), net(x))
+
+
+def test_cli_keeps_a_moving_average_of_the_weights_and_ships_it_on_request(tmp_path):
+    out = tmp_path / "ebm.pt"
+    tiny_run(out, 3, "--ema", "0.5", "--ship", str(tmp_path / "ema.pt"), "--ship-ema")
+    state = read_checkpoint(out)
+    shipped = read_checkpoint(tmp_path / "ema.pt")
+    assert shipped["weights"] == "ema_model" and "ema_model" not in shipped
+    for name, value in state["ema_model"].items():
+        assert torch.equal(shipped["model"][name], value)
+    assert any(not torch.equal(state["model"][k], v) for k, v in state["ema_model"].items())
+    # a checkpoint from before the average was kept resumes with the average starting at its weights
+    del state["ema_model"]
+    torch.save(state, out)
+    resumed = train_mnist.main(["--out", str(out), "--resume", "--steps", "1", "--no-progress"])
+    assert resumed.step == 4
+    with pytest.raises(CheckpointError, match="no 'averaged' weights"):
+        slim_copy(out, tmp_path / "x.pt", weights="averaged")
