@@ -296,8 +296,11 @@ plt.show()
 # Single-level Langevin keeps the proportions of the *starting* points: each chain falls into the
 # mode whose basin it starts in, and a broad start fills the light modes as much as the heavy ones.
 # Annealing gets the weights right with the same budget, with the exact energies and with the
-# learned one. This is the first reason diffusion models sample so much better than the EBM of
-# notebook 5: their sampler never has to cross a barrier at low noise.
+# learned one. (The learned energy does better than the exact one under single-level Langevin for a
+# dull reason: at $\sigma = 0.1$ it is smoother than the truth, with lower barriers, so some chains
+# cross. Still far from annealing.) This is the main reason why diffusion models, given enough
+# training, sample so much better than single-level EBMs: their sampler never has to cross a
+# barrier at low noise.
 #
 # ## 4. Denoising is energy descent
 #
@@ -444,7 +447,7 @@ plt.show()
 # same network denoises real digits well (above). Both models had about half an hour on a 2-core
 # CPU and 4,500 digits, which is very little for a diffusion model: it must learn a good energy at
 # *every* noise level, not one, and published models train for hundreds of thousands of steps on
-# GPUs (ours: about 11,000). Salimans & Ho (2021) also found that writing the score as the gradient
+# GPUs (ours: about 18,000). Salimans & Ho (2021) also found that writing the score as the gradient
 # of an energy, as we do, makes the network harder to train than an unconstrained score network.
 # What the noise-conditional model brings even here: training is a plain regression that cannot
 # diverge (no chains, no buffer, no rollback), and the same network denoises. The 2D experiment of
@@ -476,7 +479,7 @@ plt.show()
 #
 # Energies add: if $E_1$ models "a ring of modes" and $E_2$ "the left of a line", then
 # $E_1 + E_2$ is the energy of $p_1 p_2$, the points that are both (a **product of experts**,
-# Hinton 2002; Du & Mordatch 2019 compose image EBMs this way). Here the ring is the 8-mode mixture
+# Hinton 2002; Du, Li & Mordatch 2020 compose image EBMs this way). Here the ring is the 8-mode mixture
 # and the line a soft wall at $x_1 = 2.5$ (`HalfPlane`, density $\Phi((2.5 - x_1)/0.3)$). The
 # product's mode weights are known, and its exact samples come from rejection (keep a ring sample
 # with probability $\Phi(\cdot)$).
@@ -650,6 +653,7 @@ check_annealed(annealed)
 # ## References
 #
 # * Du, Y. & Mordatch, I. (2019). Implicit generation and modeling with energy-based models. *NeurIPS*.
+# * Du, Y., Li, S. & Mordatch, I. (2020). Compositional visual generation with energy based models. *NeurIPS*.
 # * Du, Y., Durkan, C., Strudel, R., Tenenbaum, J. B., Dieleman, S., Fergus, R., Sohl-Dickstein, J.,
 #   Doucet, A. & Grathwohl, W. (2023). Reduce, reuse, recycle: compositional generation with
 #   energy-based diffusion models and MCMC. *ICML*.

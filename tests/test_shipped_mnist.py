@@ -3,7 +3,7 @@
 500 chains from uniform noise, 256 Langevin steps with the training settings, measured by
 a digit classifier trained here on the training digits (ebm_lib.evaluate_mnist).
 The course's bar also asks for a mean confidence of 0.9, which this model does not reach
-yet (0.795); the floor below guards against a worse model replacing it.
+yet (0.860); the floors below guard against a worse model replacing it.
 """
 
 from pathlib import Path
@@ -23,12 +23,14 @@ def result():
 def test_samples_from_noise_cover_every_class(result):
     assert result["classifier_accuracy"] > 0.95
     assert result["samples"]["class_coverage"] >= 0.95
-    assert result["samples"]["mean_confidence"] >= 0.75
+    assert result["samples"]["mean_confidence"] >= 0.83  # measured 0.860
     # For scale: real held-out digits are about 2 from the training digits, uniform noise about 700.
-    assert result["samples"]["frechet_distance"] < 100
+    assert result["samples"]["frechet_distance"] < 60  # measured 35.3
 
 
 def test_the_energy_detects_outliers(result):
     auroc = result["auroc"]
     for name in ("uniform noise", "Gaussian noise", "inverted digits"):
         assert auroc[name] >= 0.99, f"{name}: AUROC {auroc[name]:.3f}"
+    # reported, with the course's aim of 0.85 for the scikit-learn digits (measured 0.896)
+    assert auroc["sklearn 8x8 digits"] >= 0.85, f"sklearn digits: AUROC {auroc['sklearn 8x8 digits']:.3f}"
