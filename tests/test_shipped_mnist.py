@@ -2,8 +2,8 @@
 
 500 chains from uniform noise, 256 Langevin steps with the training settings, measured by
 a digit classifier trained here on the training digits (ebm_lib.evaluate_mnist).
-The course's bar also asks for a mean confidence of 0.9, which this model does not reach
-yet (0.860); the floors below guard against a worse model replacing it.
+The course's bar: class coverage >= 0.95 and mean confidence >= 0.9 (measured 0.989 and
+0.907; the run is seeded, so on this kind of CPU the figures repeat to the last digit).
 """
 
 from pathlib import Path
@@ -23,14 +23,14 @@ def result():
 def test_samples_from_noise_cover_every_class(result):
     assert result["classifier_accuracy"] > 0.95
     assert result["samples"]["class_coverage"] >= 0.95
-    assert result["samples"]["mean_confidence"] >= 0.83  # measured 0.860
+    assert result["samples"]["mean_confidence"] >= 0.9  # measured 0.907
     # For scale: real held-out digits are about 2 from the training digits, uniform noise about 700.
-    assert result["samples"]["frechet_distance"] < 60  # measured 35.3
+    assert result["samples"]["frechet_distance"] < 30  # measured 14.3
 
 
 def test_the_energy_detects_outliers(result):
     auroc = result["auroc"]
     for name in ("uniform noise", "Gaussian noise", "inverted digits"):
         assert auroc[name] >= 0.99, f"{name}: AUROC {auroc[name]:.3f}"
-    # reported, with the course's aim of 0.85 for the scikit-learn digits (measured 0.896)
+    # reported, with the course's aim of 0.85 for the scikit-learn digits (measured 0.892)
     assert auroc["sklearn 8x8 digits"] >= 0.85, f"sklearn digits: AUROC {auroc['sklearn 8x8 digits']:.3f}"

@@ -1,6 +1,7 @@
 """Contrastive-divergence training: it learns, it stops on divergence, it repeats exactly."""
 
 import copy
+import dataclasses
 
 import pytest
 import torch
@@ -51,6 +52,18 @@ def test_short_run_pushes_data_energy_below_sample_energy():
     assert at_data < far_away
     assert set(history) == {"e_data", "e_samples", "gap", "loss", "langevin_grad_norm", "param_grad_norm"}
     assert all(len(v) == 150 for v in history.values())
+
+
+def test_bfloat16_autocast_still_learns_and_keeps_float32_weights():
+    net, opt, buf = setup(0)
+    config = dataclasses.replace(CONFIG_2D, bfloat16=True)
+    g = torch.Generator().manual_seed(0)
+    history = train(net, gaussian_data(0), opt, buf, config, 150, batch_size=64, generator=g, progress=False)
+    assert sum(history["gap"][-30:]) / 30 > 0.5
+    assert all(p.dtype == torch.float32 for p in net.parameters())
+    assert buf.storage.dtype == torch.float32
+    with torch.no_grad():
+        assert net(CENTRE.view(1, 2)).item() < net(torch.tensor([[-2.0, 2.0], [3.0, 2.0]])).min().item()
 
 
 def test_seeded_runs_repeat_exactly():

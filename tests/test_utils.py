@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from ebm_lib.utils import check_batch, default_device, seed_everything
+from ebm_lib.utils import check_batch, default_device, has_fast_bfloat16, seed_everything
 
 
 def test_seed_everything_repeats_every_source():
@@ -30,3 +30,10 @@ def test_check_batch_accepts_wildcards_and_names_the_problem():
         check_batch(x, (1, None, None), name="images")
     with pytest.raises(TypeError, match="dtype torch.float64"):
         check_batch(x, (3, None, None), dtype=torch.float64)
+
+
+def test_has_fast_bfloat16_follows_the_cpu_flags():
+    cpu = torch.device("cpu")
+    expected = torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
+    assert has_fast_bfloat16(cpu) is expected
+    assert has_fast_bfloat16(torch.device("meta")) is False
