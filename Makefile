@@ -72,7 +72,7 @@ student: setup
 web: book slides student
 	$(BIN)/pytest tests/web -q -p no:cacheprovider -m web
 
-# The replay-buffer ablation of notebook 4 (about 5 min on one core) into its committed results file.
+# The replay-buffer ablation of notebook 4 (about 10 min on one core) into its committed results file.
 ablation: setup
 	$(BIN)/python -m ebm_lib.ablation --out notebooks/results/buffer_ablation.json
 

@@ -34,7 +34,7 @@ from ebm_lib.train2d import Settings2D, evaluate_2d, fit_2d
 
 REINIT_PROBS = (0.0, 0.01, 0.05, 0.2)
 BUFFER_SIZES = (1000, 10000)
-SEEDS = (0, 1, 2, 3, 4)
+SEEDS = tuple(range(10))
 METRICS = ("kl", "tv", "energy_distance", "train_seconds")
 BASE = Settings2D(n_steps=500, n_langevin_steps=10, chunk=100)
 """The ablation's fixed settings; each buffer setting replaces buffer_size and reinit_prob."""

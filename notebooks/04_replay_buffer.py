@@ -19,7 +19,7 @@
 # Notebook 3 trained an EBM with chains that start in a replay buffer. Is the buffer worth it, and how
 # should it be set? Here we answer with an ablation: the same model and data, trained with no buffer
 # (fresh noise at every step), and with buffers of two sizes and five re-initialisation probabilities,
-# five seeds each. The outcome is measured, not eyeballed: the grid KL(data || model) and TV of the
+# ten seeds each. The outcome is measured, not eyeballed: the grid KL(data || model) and TV of the
 # learned density, and the energy distance from long-run model samples to the data.
 #
 # **Learning objectives.** After this notebook you can
@@ -66,7 +66,7 @@ g = ebm_lib.utils.seed_everything(0)  # seeds Python, NumPy and torch
 #
 # After training: KL and TV of $e^{-E}$ normalised on a 60 x 60 grid against the exact density, and
 # $D^2$ between 1,000 long-run samples (500 Langevin steps from noise) and 1,000 data samples.
-# 9 settings x 5 seeds take about 5 minutes, longer than this notebook's budget, so the script
+# 9 settings x 10 seeds take about 10 minutes, longer than this notebook's budget, so the script
 # `make ablation` (`python -m ebm_lib.ablation --out notebooks/results/buffer_ablation.json`) ran them
 # and committed the results; we read them here and re-run a slice live below.
 
@@ -98,23 +98,28 @@ plt.show()
 # %% [markdown]
 # ## 2. What the numbers show
 #
-# Means ± standard deviations over 5 seeds (the dots in the figure are the single seeds):
+# Means ± standard deviations over 10 seeds (the dots in the figure are the single seeds). Welch's $t$
+# (the exercise below) says which gaps the seeds explain: with ten seeds each, $|t|$ above about 2.1
+# is a difference that chance alone gives less than one time in twenty.
 #
-# * **A large buffer helps, a little.** With 10,000 samples and little re-initialisation (0 or 0.01) the
-#   KL is 0.16-0.17, against 0.22 ± 0.04 without a buffer, and the long-run $D^2$ is about the same
-#   (0.05-0.07). The gap in KL is about one and a half standard deviations: with five seeds it is
-#   suggestive, not conclusive (the exercise computes Welch's $t$: 2.3 for re-init 0.01).
-# * **A small buffer hurts, clearly.** With 1,000 samples and no re-initialisation the KL is 0.52 ± 0.24
-#   and $D^2$ 0.37 ± 0.12, the worst row, and the seeds scatter widely. Our reading: with a batch of 128,
-#   a buffer of 1,000 is replaced every 8 steps, so the negative samples are a small, strongly
-#   correlated set; when too many of them sit in one mode, the model raises that mode's energy, the
-#   chains move on, and the mode weights oscillate instead of settling.
+# * **A large buffer with a little re-initialisation helps.** With 10,000 samples and re-init 0.01
+#   the KL is 0.16 ± 0.05, against 0.25 ± 0.04 without a buffer: $t = 4.2$, a real difference. With
+#   no re-initialisation at all it is 0.20 ± 0.07 ($t = 2.0$, borderline). The long-run $D^2$ of these
+#   two rows (0.05-0.08) is about that of no buffer (0.08): the buffer improves the density the
+#   model learns more than where long chains end up.
+# * **A small buffer hurts, clearly.** With 1,000 samples and no re-initialisation the KL is
+#   0.56 ± 0.29 and $D^2$ 0.37 ± 0.18, the worst row ($t = -3.4$ and $-5.0$ against no buffer), and
+#   the seeds scatter widely. Our reading: with a batch of 128, a buffer of 1,000 is replaced every 8
+#   steps, so the negative samples are a small, strongly correlated set; when too many of them sit in
+#   one mode, the model raises that mode's energy, the chains move on, and the mode weights oscillate
+#   instead of settling.
 # * **Re-initialisation pulls in opposite directions with the size.** For the small buffer, more
-#   re-initialisation is better (KL 0.52, 0.42, 0.35, 0.30 for 0, 0.01, 0.05, 0.2): fresh noise breaks up
-#   the correlated set. For the large buffer it is worse (0.17, 0.16, 0.20, 0.25): every restarted chain
-#   is a 10-step chain from noise, too short to reach the wells, and those samples bias the negative
-#   phase. Re-initialisation 1.0 is the "no buffer" row.
-# * **Time:** the buffer is free. Training takes 4-5 s per run in every setting (the differences are
+#   re-initialisation is better (KL 0.56, 0.43, 0.38, 0.29 for 0, 0.01, 0.05, 0.2; $t = 2.4$ between
+#   the ends): fresh noise breaks up the correlated set. For the large buffer, more than a little is
+#   worse (0.20, 0.16, 0.25, 0.24; 0.01 against 0.2: $t = -2.5$): every restarted chain is a 10-step
+#   chain from noise, too short to reach the wells, and those samples bias the negative phase.
+#   Re-initialisation 1.0 is the "no buffer" row.
+# * **Time:** the buffer is free. Training takes 5-6 s per run in every setting (the differences are
 #   the noise of a shared machine): the cost is the Langevin steps, not the bookkeeping.
 # * **The spread is part of the answer.** On this easy problem the seed changes the KL by as much as
 #   most settings do. One run per setting, the usual figure of a blog post, would have ranked them at
@@ -197,10 +202,11 @@ display(widgets.VBox([widgets.HBox([picker, step_slider]), image]))
 # %% [markdown]
 # ## 5. Exercise: is the difference bigger than the spread?
 #
-# Five seeds per setting is few. Write `welch_t(a, b)`, Welch's statistic
+# Ten seeds per setting is still few. Write `welch_t(a, b)`, Welch's statistic
 # $t = (\bar a - \bar b) / \sqrt{s_a^2/n_a + s_b^2/n_b}$ with sample variances (divisor $n - 1$), then
-# apply it to the KL of "no buffer" against the best buffer settings and the worst one. As a rule of thumb, $|t|$ above
-# about 2.5 with five seeds each is a difference the seeds do not explain.
+# apply it to the KL of "no buffer" against the best buffer settings and the worst one. As a rule of
+# thumb, $|t|$ above about 2.1 with ten seeds each (Student's $t$ with about 18 degrees of freedom) is a
+# difference the seeds do not explain; with five seeds each the bar would be about 2.5.
 
 
 # %%
@@ -232,8 +238,8 @@ except NotImplementedError:
 #
 # * Measure an ablation over seeds and report mean ± spread; on a 2D problem the grid KL makes the
 #   outcome a number, not a picture.
-# * A large replay buffer with little re-initialisation gave the best density here (KL 0.16 vs 0.22
-#   without a buffer), at no extra cost in time.
+# * A large replay buffer with little re-initialisation gave the best density here (KL 0.16 vs 0.25
+#   without a buffer, Welch's $t$ 4.2 over ten seeds), at no extra cost in time.
 # * A small buffer is worse than none: its samples are few and correlated, and the model chases them.
 # * Re-initialisation helps a small buffer and hurts a large one when the chains are short: each
 #   restarted chain is a short run from noise.
