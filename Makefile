@@ -74,22 +74,22 @@ web: book slides student
 
 # The replay-buffer ablation of notebook 4 (about 10 min on one core) into its committed results file.
 ablation: setup
-	$(BIN)/python -m ebm_lib.ablation --out notebooks/results/buffer_ablation.json
+	$(BIN)/python -m ebm_lib.toy2d.ablation --out notebooks/results/buffer_ablation.json
 
 bench: setup
-	$(BIN)/python -m ebm_lib.bench
+	$(BIN)/python benchmarks/bench.py
 
-# The course's MNIST energy model (python -m ebm_lib.train_mnist --help for the settings):
+# The course's MNIST energy model (python -m ebm_lib.mnist.train --help for the settings):
 # the full, resumable checkpoint in build/, a small copy to ship in notebooks/checkpoints/.
 # The shipped model's command (notebooks/checkpoints/README.md); on a CPU without bfloat16 units
 # add TRAIN_ARGS=--no-bfloat16.
 train-mnist: setup
-	$(BIN)/python -m ebm_lib.train_mnist --out build/mnist_ebm_train.pt --ship notebooks/checkpoints/mnist_ebm.pt \
+	$(BIN)/python -m ebm_lib.mnist.train --out build/mnist_ebm_train.pt --ship notebooks/checkpoints/mnist_ebm.pt \
 		--minutes 30 --bfloat16 --seed 1 --ship-ema $(TRAIN_ARGS)
 
-# Notebook 6's noise-conditional MNIST energy (python -m ebm_lib.train_diffusion --help).
+# Notebook 6's noise-conditional MNIST energy (python -m ebm_lib.diffusion.train --help).
 train-diffusion: setup
-	$(BIN)/python -m ebm_lib.train_diffusion --out build/mnist_ncsn_train.pt --ship notebooks/checkpoints/mnist_ncsn.pt \
+	$(BIN)/python -m ebm_lib.diffusion.train --out build/mnist_ncsn_train.pt --ship notebooks/checkpoints/mnist_ncsn.pt \
 		--minutes 30 $(TRAIN_ARGS)
 
 clean:

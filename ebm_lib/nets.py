@@ -30,6 +30,10 @@ ACTIVATIONS = {"silu": F.silu, "relu": F.relu, "elu": F.elu, "softplus": F.softp
 ACTIVATION_LIPSCHITZ = {"silu": 1.0998, "relu": 1.0, "elu": 1.0, "softplus": 1.0}
 
 
+NETS: dict[str, type[EnergyNet]] = {}
+"""Class name -> class of every energy net defined (checkpoints record the name)."""
+
+
 class EnergyNet(nn.Module):
     """Base class: checks the input batch, then calls ``energy``.
 
@@ -39,6 +43,10 @@ class EnergyNet(nn.Module):
 
     sample_shape: tuple[int | None, ...]
     arch_kwargs: dict[str, object]
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        NETS[cls.__name__] = cls  # checkpoints rebuild a net by its class name
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_batch(x, self.sample_shape, dtype=next(self.parameters()).dtype)
@@ -240,135 +248,6 @@ class MNISTEnergyNet(EnergyNet):
         return self.head(self.features(x)).squeeze(-1)
 
 
-class NoiseConditionalNet(EnergyNet):
-    """Base class of noise-conditional energies E(x, sigma): one energy per noise level.
-
-    ``forward(x, sigma)`` takes inputs (B, *sample_shape) and noise levels sigma > 0, a
-    number or a tensor (B,), and returns energies (B,). The energy is parameterised as
-
-        E(x, sigma) = g(x, sigma) / sigma,   so   sigma * score = -sigma * grad_x E = -grad_x g,
-
-    and the denoising score matching loss (``ebm_lib.diffusion.dsm_loss``) asks grad_x g to
-    predict the noise that was added: the same target as Ho et al.'s (2020) noise predictor,
-    with the extra promise that it is the gradient of a scalar, i.e. an energy.
-    ``at(sigma)`` gives the energy at one level as an ordinary one-argument energy, usable by
-    every sampler in ebm_lib.
-    """
-
-    def forward(self, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        check_batch(x, self.sample_shape, dtype=next(self.parameters()).dtype)
-        sigma = sigma_column(sigma, len(x), x)
-        return self.g(x, sigma.log()) / sigma.squeeze(1)
-
-    def g(self, x: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
-        """The network proper: (B, *shape) and log sigma (B, 1) -> (B,)."""
-        raise NotImplementedError
-
-    def at(self, sigma: float) -> EnergyAtLevel:
-        """The energy x -> E(x, sigma) at one noise level, as a one-argument module."""
-        return EnergyAtLevel(self, sigma)
-
-    def flops_per_input(self, sample_shape: Sequence[int] | None = None) -> int:
-        shape = tuple(sample_shape) if sample_shape is not None else self.sample_shape
-        return count_flops(self.at(1.0), shape)
-
-
-class EnergyAtLevel(nn.Module):
-    """x -> E(x, sigma) for a fixed sigma: a noise-conditional energy seen as a plain energy."""
-
-    def __init__(self, net: NoiseConditionalNet, sigma: float):
-        super().__init__()
-        if not sigma > 0:
-            raise ValueError(f"sigma must be > 0, got {sigma}")
-        self.net = net
-        self.sigma = float(sigma)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x, self.sigma)
-
-
-def sigma_column(sigma: float | torch.Tensor, batch: int, like: torch.Tensor) -> torch.Tensor:
-    """Noise levels as a (B, 1) tensor on ``like``'s device and dtype; checks they are > 0."""
-    sigma = torch.as_tensor(sigma, dtype=like.dtype, device=like.device)
-    if sigma.dim() == 0:
-        sigma = sigma.expand(batch)
-    if sigma.shape != (batch,):
-        raise ValueError(f"sigma must be a number or a tensor of shape ({batch},), got shape {tuple(sigma.shape)}")
-    if not bool((sigma > 0).all()):
-        raise ValueError("every sigma must be > 0")
-    return sigma.unsqueeze(1)
-
-
-class SigmaEmbedding(nn.Module):
-    """log sigma (B, 1) -> a (B, width) vector that tells each layer the noise level."""
-
-    def __init__(self, width: int):
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(1, width), nn.SiLU(), nn.Linear(width, width))
-
-    def forward(self, log_sigma: torch.Tensor) -> torch.Tensor:
-        return self.net(log_sigma)
-
-
-class NoiseConditionalMLP(NoiseConditionalNet):
-    """E(x, sigma) for points (B, dim): residual MLP whose every layer is shifted by an
-    embedding of log sigma, h <- h + W2 silu(W1 silu(h + e_l(sigma)))."""
-
-    def __init__(self, dim: int = 2, width: int = 128, n_blocks: int = 3):
-        super().__init__()
-        self.arch_kwargs = dict(dim=dim, width=width, n_blocks=n_blocks)
-        self.sample_shape = (dim,)
-        self.fc_in = nn.Linear(dim, width)
-        self.embed = SigmaEmbedding(width)
-        self.shifts = nn.ModuleList(nn.Linear(width, width) for _ in range(n_blocks))
-        self.blocks = nn.ModuleList(ResidualBlock(width, "silu", use_spectral_norm=False) for _ in range(n_blocks))
-        self.fc_out = nn.Linear(width, 1)
-
-    def g(self, x: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:
-        e = F.silu(self.embed(log_sigma))
-        h = self.fc_in(x)
-        for shift, block in zip(self.shifts, self.blocks):
-            h = block(h + shift(e))
-        return self.fc_out(F.silu(h)).squeeze(-1)
-
-
-class NoiseConditionalConvNet(NoiseConditionalNet):
-    """E(x, sigma) for 28x28 images: five convolutions (28 -> 14 -> 7 pixels, channels c,
-    2c, 2c, 4c, 4c for width c), each input shifted per channel by an embedding of log
-    sigma, then a linear layer on the 7x7 map (so the energy knows where strokes are)."""
-
-    def __init__(self, width: int = 12, in_channels: int = 1, image_size: int = 28):
-        super().__init__()
-        self.arch_kwargs = dict(width=width, in_channels=in_channels, image_size=image_size)
-        self.sample_shape = (in_channels, image_size, image_size)
-        c = width
-        self.convs = nn.ModuleList(
-            [
-                nn.Conv2d(in_channels, c, 3, padding=1),
-                nn.Conv2d(c, 2 * c, 4, stride=2, padding=1),  # 28 -> 14
-                nn.Conv2d(2 * c, 2 * c, 3, padding=1),
-                nn.Conv2d(2 * c, 4 * c, 4, stride=2, padding=1),  # 14 -> 7
-                nn.Conv2d(4 * c, 4 * c, 3, padding=1),
-            ]
-        )
-        self.embed = SigmaEmbedding(4 * c)
-        self.shifts = nn.ModuleList(nn.Linear(4 * c, conv.out_channels) for conv in self.convs)
-        self.head = nn.Linear(4 * c * (image_size // 4) ** 2, 1)
-
-    def g(self, x: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:
-        e = F.silu(self.embed(log_sigma))
-        h = x
-        for conv, shift in zip(self.convs, self.shifts):
-            h = F.silu(conv(h) + shift(e)[:, :, None, None])
-        return self.head(h.flatten(1)).squeeze(-1)
-
-
-NETS: dict[str, type[EnergyNet]] = {
-    cls.__name__: cls
-    for cls in (MLPEnergyNet, ConvEnergyNet, MNISTEnergyNet, NoiseConditionalMLP, NoiseConditionalConvNet)
-}
-
-
 def architecture_of(net: nn.Module) -> dict[str, object]:
     """{"name": class name, "kwargs": constructor arguments}: enough to rebuild the net."""
     if not isinstance(net, EnergyNet):
@@ -380,5 +259,7 @@ def build_net(architecture: dict[str, object]) -> EnergyNet:
     """Rebuild a net from ``architecture_of``'s description."""
     name = architecture.get("name")
     if name not in NETS:
-        raise ValueError(f"unknown energy net {name!r}; known: {sorted(NETS)}")
+        raise ValueError(
+            f"unknown energy net {name!r}; known: {sorted(NETS)} (import ebm_lib.diffusion first for its nets)"
+        )
     return NETS[name](**architecture["kwargs"])

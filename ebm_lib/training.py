@@ -31,7 +31,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ebm_lib.buffer import ReplayBuffer
-from ebm_lib.sampling import langevin_sample
+from ebm_lib.samplers import langevin_sample
 
 History = dict[str, list[float]]
 Callback = Callable[[int, dict[str, float]], bool | None]

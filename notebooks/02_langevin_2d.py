@@ -60,16 +60,22 @@ from IPython.display import Image as IPImage
 from IPython.display import display
 
 import ebm_lib.utils
-from ebm_lib import metrics, toy
-from ebm_lib.exercises import (
+from ebm_lib.course.exercises import (
     check_langevin_step,
     check_stationary_variance,
     check_step_size_choice,
     step_size_distance_curve,
 )
-from ebm_lib.mala import mala_sample
-from ebm_lib.sampling import exact_noise_scale, langevin_sample, langevin_temperature, noise_scale_for_temperature
-from ebm_lib.widgets import LangevinExplorer, initial_points
+from ebm_lib.course.explorer import LangevinExplorer, initial_points
+from ebm_lib.samplers import (
+    exact_noise_scale,
+    langevin_sample,
+    langevin_temperature,
+    mala_sample,
+    noise_scale_for_temperature,
+)
+from ebm_lib.toy2d import energies as toy
+from ebm_lib.toy2d import metrics
 
 torch.set_num_threads(1)  # 2D batches are tiny: starting threads costs more than it saves
 g = ebm_lib.utils.seed_everything(0)  # seeds Python, NumPy and torch; g is our generator for every draw
@@ -85,7 +91,7 @@ def show_density(ax, grid):
 # %% [markdown]
 # ## 1. A test bench: energies with known answers
 #
-# `ebm_lib.toy` has six analytic energies on the plane. Each one gives its energy and gradient on a
+# `ebm_lib.toy2d.energies` has six analytic energies on the plane. Each one gives its energy and gradient on a
 # batch of points $(B, 2)$, **exact samples** of $p$, and $p$ on a grid (normalised numerically),
 # so we can always compare a sampler's output with the truth. Each one stresses a sampler in its own
 # way:
@@ -140,7 +146,7 @@ plt.show()
 #
 # $$x_{k+1} = x_k - h\,\nabla E(x_k) + \sqrt{2h}\,\xi_k.$$
 #
-# That is the **unadjusted Langevin algorithm (ULA)**, `ebm_lib.sampling.langevin_sample`. Why
+# That is the **unadjusted Langevin algorithm (ULA)**, `ebm_lib.samplers.langevin_sample`. Why
 # $\sqrt{2h}$? The drift moves a particle by $O(h)$ per step, the noise by $O(\sqrt h)$; the factor 2
 # is what makes the two balance at $p$ (exercise 2 checks this on a quadratic energy). Papers write
 # the same rule in other ways: with a step $\epsilon/2$ on the gradient and a noise $\sqrt{\epsilon}$
@@ -327,7 +333,7 @@ print(f"spread around the modes {(x_cold - mixture.modes[mixture.assign_modes(x_
 # which is zero exactly when $P = Q$ and needs no bandwidth (it is a maximum mean discrepancy with
 # the kernel $|a| + |b| - |a - b|$). `metrics.energy_distance` estimates it without bias, so two
 # exact samples give values that scatter around 0, negative ones included: always compare with that
-# **noise floor**. `ebm_lib.metrics` also has `mmd_rbf` (Gaussian kernel), mode occupancy, and
+# **noise floor**. `ebm_lib.toy2d.metrics` also has `mmd_rbf` (Gaussian kernel), mode occupancy, and
 # histogram TV and KL against `density_grid`.
 #
 # **MALA.** The Metropolis-adjusted Langevin algorithm uses the Langevin step as a *proposal*
@@ -339,7 +345,7 @@ print(f"spread around the modes {(x_cold - mixture.modes[mixture.assign_modes(x_
 # otherwise the chain stays where it is. The $q$ terms are there because the proposal is not
 # symmetric (it drifts downhill). The Metropolis test makes $p$ exactly stationary at **every**
 # step size; the price is one energy evaluation per step and rejections when $h$ is large
-# (`ebm_lib.mala.mala_sample`, which reports the acceptance rate).
+# (`ebm_lib.samplers.mala_sample`, which reports the acceptance rate).
 #
 # The experiment: start 2,000 particles **at exact samples**, so the only error left is the
 # sampler's own, run 300 steps and measure the distance to $p$. For the mixture we also measure an
@@ -764,7 +770,7 @@ plt.show()
 # step size reaches a given accuracy with the fewest steps? A small step has little bias but needs
 # many steps to arrive; a large one arrives fast but may never get close enough.
 #
-# The setting (`step_size_distance` in `ebm_lib.exercises`): the elongated Gaussian, 2,000 chains that
+# The setting (`step_size_distance` in `ebm_lib.course.exercises`): the elongated Gaussian, 2,000 chains that
 # all start at $(4, -2)$, ULA with the exact noise. The target is $D^2 \le 0.01$ to $p$. Write
 # `choose_step()` returning `(step_size, n_steps)` that reaches the target with as few steps as you
 # can; the check accepts up to 1.5 times the steps of the best setting we found. Use

@@ -44,10 +44,11 @@ import numpy as np
 import torch
 
 import ebm_lib.utils
-from ebm_lib import datasets2d, metrics
-from ebm_lib.exercises import check_cd_loss, check_diagnosis, check_grid_probabilities
-from ebm_lib.sampling import langevin_sample
-from ebm_lib.train2d import Settings2D, box_init, fit_2d, long_run_samples
+from ebm_lib.course.exercises import check_cd_loss, check_diagnosis, check_grid_probabilities
+from ebm_lib.samplers import langevin_sample
+from ebm_lib.toy2d import datasets as datasets2d
+from ebm_lib.toy2d import metrics
+from ebm_lib.toy2d.train import Settings2D, box_init, fit_2d, long_run_samples
 
 torch.set_num_threads(1)  # 2D batches are tiny: starting threads costs more than it saves
 g = ebm_lib.utils.seed_everything(0)  # seeds Python, NumPy and torch; g is our generator for every draw
@@ -65,7 +66,7 @@ def show_density(ax, grid, title=None):
 # %% [markdown]
 # ## 1. Datasets in the plane
 #
-# `ebm_lib.datasets2d.make_dataset(name, n, generator)` gives $n$ points $(n, 2)$, the same for the same
+# `ebm_lib.toy2d.datasets.make_dataset(name, n, generator)` gives $n$ points $(n, 2)$, the same for the same
 # seed. Two kinds: samples of the analytic energies of notebook 2 (plus `mixture4`, an easy mixture of
 # four equal Gaussians), whose density we know exactly; and three classic toy sets, defined only by how
 # they are drawn (`two_moons`, `checkerboard`, `swiss_roll`). For those, `reference_grid` is a histogram

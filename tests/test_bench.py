@@ -2,7 +2,7 @@
 
 import re
 
-from ebm_lib import bench
+from benchmarks import bench
 
 
 def test_quick_benchmark_prints_its_ratios(capsys):

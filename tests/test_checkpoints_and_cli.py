@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from ebm_lib import train_mnist
 from ebm_lib.buffer import ReplayBuffer
 from ebm_lib.checkpoints import CheckpointError, load_model, read_checkpoint, save_checkpoint, slim_copy
+from ebm_lib.mnist import train as train_mnist
 from ebm_lib.nets import ConvEnergyNet, MLPEnergyNet, MNISTEnergyNet
 from ebm_lib.training import DivergenceError
 

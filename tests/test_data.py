@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from ebm_lib.data import IDX_FILES, MNIST_DIR_ENV, download_mnist, load_mnist, read_idx
+from ebm_lib.mnist.data import IDX_FILES, MNIST_DIR_ENV, download_mnist, load_mnist, read_idx
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

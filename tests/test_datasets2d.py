@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from ebm_lib import datasets2d
-from ebm_lib.metrics import grid_kl_tv, histogram_tv
+from ebm_lib.toy2d import datasets as datasets2d
+from ebm_lib.toy2d.grid import grid_kl_tv
+from ebm_lib.toy2d.metrics import histogram_tv
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 

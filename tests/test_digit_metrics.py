@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from ebm_lib.classifier import DigitClassifier, accuracy, random_shift, train_classifier
-from ebm_lib.data import load_mnist
-from ebm_lib.metrics import class_coverage, energy_auroc, frechet_distance, mean_confidence, sample_quality
+from ebm_lib.mnist.classifier import DigitClassifier, accuracy, random_shift, train_classifier
+from ebm_lib.mnist.data import load_mnist
+from ebm_lib.mnist.evaluate import class_coverage, energy_auroc, frechet_distance, mean_confidence, sample_quality
 
 
 def test_confidence_and_coverage_on_known_distributions():

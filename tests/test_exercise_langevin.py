@@ -5,13 +5,13 @@ import math
 import pytest
 import torch
 
-from ebm_lib.exercises import (
+from ebm_lib.course.exercises import (
     check_langevin_step,
     check_stationary_variance,
     check_step_size_choice,
     step_size_distance,
 )
-from ebm_lib.exercises.langevin import STEP_BEST, STEP_TARGET
+from ebm_lib.course.exercises.langevin import STEP_BEST, STEP_TARGET
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 

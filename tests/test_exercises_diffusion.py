@@ -2,8 +2,8 @@
 
 import pytest
 
-from ebm_lib.exercises import check_annealed, check_noisy_gaussian_score, check_tweedie
-from ebm_lib.sampling import langevin_sample
+from ebm_lib.course.exercises import check_annealed, check_noisy_gaussian_score, check_tweedie
+from ebm_lib.samplers import langevin_sample
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 

@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from ebm_lib.exercises import check_conv_flops, check_energy_net, check_largest_singular_value
+from ebm_lib.course.exercises import check_conv_flops, check_energy_net, check_largest_singular_value
 from ebm_lib.nets import MLPEnergyNet
 
 

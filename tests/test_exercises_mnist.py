@@ -5,8 +5,8 @@ import math
 import torch
 from torch import nn
 
-from ebm_lib.exercises import check_auroc, check_noise_for_temperature, check_sign_flip
-from ebm_lib.metrics import energy_auroc
+from ebm_lib.course.exercises import check_auroc, check_noise_for_temperature, check_sign_flip
+from ebm_lib.mnist.evaluate import energy_auroc
 
 
 def verdict(capsys) -> str:

@@ -12,10 +12,9 @@ import pytest
 import torch
 from torch import nn
 
-from ebm_lib import toy
-from ebm_lib.mala import energy_and_grad, mala_sample
-from ebm_lib.metrics import energy_distance, mean_pairwise_distance
-from ebm_lib.sampling import langevin_sample
+from ebm_lib.samplers import energy_and_grad, langevin_sample, mala_sample
+from ebm_lib.toy2d import energies as toy
+from ebm_lib.toy2d.metrics import energy_distance, mean_pairwise_distance
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from ebm_lib import metrics, toy
+from ebm_lib.toy2d import energies as toy
+from ebm_lib.toy2d import metrics
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from ebm_lib.plotting import make_grid, plot_training_curves, show_images
+from ebm_lib.course.plotting import make_grid, plot_training_curves, show_images
 
 
 def test_grid_layout_and_scaling():

@@ -6,12 +6,7 @@ import pytest
 import torch
 
 from ebm_lib.nets import MLPEnergyNet
-from ebm_lib.sampling import (
-    exact_noise_scale,
-    langevin_sample,
-    langevin_temperature,
-    noise_scale_for_temperature,
-)
+from ebm_lib.samplers import exact_noise_scale, langevin_sample, langevin_temperature, noise_scale_for_temperature
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # 2D work: see conftest.py
 
@@ -177,7 +172,7 @@ def test_clamp_and_gradient_clipping():
 
 def test_analytic_gradients_give_the_same_chain_as_autograd():
     """The toy energies' energy_and_grad skips autograd; the chain must not change."""
-    from ebm_lib.toy import REGISTRY
+    from ebm_lib.toy2d.energies import REGISTRY
 
     for name in ("mixture", "funnel"):
         energy = REGISTRY[name]()

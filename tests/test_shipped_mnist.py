@@ -1,7 +1,7 @@
 """The shipped MNIST energy model: what it must do, measured as notebooks/checkpoints/README.md says.
 
 500 chains from uniform noise, 256 Langevin steps with the training settings, measured by
-a digit classifier trained here on the training digits (ebm_lib.evaluate_mnist).
+a digit classifier trained here on the training digits (ebm_lib.mnist.evaluate).
 The course's bar: class coverage >= 0.95 and mean confidence >= 0.9 (measured 0.989 and
 0.907; the run is seeded, so on this kind of CPU the figures repeat to the last digit).
 """
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ebm_lib.evaluate_mnist import evaluate
+from ebm_lib.mnist.evaluate import evaluate
 
 SHIPPED = Path(__file__).resolve().parent.parent / "notebooks" / "checkpoints" / "mnist_ebm.pt"
 

@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from ebm_lib.checkpoints import load_model, read_checkpoint
-from ebm_lib.classifier import load_classifier
-from ebm_lib.data import load_mnist
-from ebm_lib.diffusion import annealed_langevin, geometric_sigmas, tweedie_denoise
-from ebm_lib.metrics import sample_quality
-from ebm_lib.nets import NoiseConditionalConvNet
+from ebm_lib.diffusion.dsm import tweedie_denoise
+from ebm_lib.diffusion.nets import NoiseConditionalConvNet
+from ebm_lib.diffusion.sampling import annealed_langevin, geometric_sigmas
+from ebm_lib.mnist.classifier import load_classifier
+from ebm_lib.mnist.data import load_mnist
+from ebm_lib.mnist.evaluate import sample_quality
 
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "notebooks" / "checkpoints"
 

@@ -1,7 +1,7 @@
 """Contrastive divergence on an easy 2D mixture reaches a stated KL and TV in a fixed budget.
 
 The easy mixture (4 equal Gaussians, sigma 0.4, radius 2), seed 0, 400 training steps of
-the course's healthy settings (``ebm_lib.train2d.Settings2D``): the learned density,
+the course's healthy settings (``ebm_lib.toy2d.train.Settings2D``): the learned density,
 normalised on a 60 x 60 grid, must reach KL(data || model) < 0.3 and TV < 0.3. A flat
 (uniform) density scores KL 1.74, TV 0.72 here; exact-but-wrong mode weights score
 about KL 0.1, so these thresholds say "found all four modes, roughly right".
@@ -10,9 +10,9 @@ about KL 0.1, so these thresholds say "found all four modes, roughly right".
 import pytest
 import torch
 
-from ebm_lib import datasets2d
-from ebm_lib.metrics import learned_density_kl_tv, model_density_grid
-from ebm_lib.train2d import Settings2D, fit_2d
+from ebm_lib.toy2d import datasets as datasets2d
+from ebm_lib.toy2d.grid import learned_density_kl_tv, model_density_grid
+from ebm_lib.toy2d.train import Settings2D, fit_2d
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 

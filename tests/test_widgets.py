@@ -6,8 +6,8 @@ import ipywidgets as widgets
 import pytest
 import torch
 
-from ebm_lib.toy import REGISTRY
-from ebm_lib.widgets import INITS, LangevinExplorer, initial_points
+from ebm_lib.course.explorer import INITS, LangevinExplorer, initial_points
+from ebm_lib.toy2d.energies import REGISTRY
 
 # A lecturer moving sliders: step size, sampler, temperature, start, each one a real change.
 SLIDER_MOVES = [

@@ -7,7 +7,7 @@ Part 1: 2D samples against a known distribution (notebook 2 onwards).
     nearest_mode, mode_occupancy, occupancy_tv
                             what fraction of the samples sits in each mode, vs the true weights
     histogram_probabilities, histogram_tv, histogram_kl
-                            a 2D histogram against a density on a grid (``ebm_lib.toy.DensityGrid``)
+                            a 2D histogram against a density on a grid (``ebm_lib.toy2d.energies.DensityGrid``)
     autocorrelation, integrated_autocorrelation_time, effective_sample_size
                             how many independent samples a set of chains is worth
     mean_gradient_norm      how steep the energy is where the samples are
@@ -27,7 +27,7 @@ distance between two independent exact samples of the same sizes.
 Part 2: generated digits and outlier detection (notebook 5).
 
     mean_confidence, class_coverage, frechet_distance, sample_quality
-                            a set of generated digits, measured by ``ebm_lib.classifier``
+                            a set of generated digits, measured by ``ebm_lib.mnist.classifier``
     energy_auroc            how well the energy separates held-out digits from outliers
 """
 
@@ -229,7 +229,7 @@ def mean_gradient_norm(energy_fn, samples: torch.Tensor) -> float:
     At stationarity it reflects the energy's curvature (for a Gaussian, E|grad E|^2 = trace
     of the precision); a value that keeps growing during a run is an early sign of divergence.
     """
-    from ebm_lib.mala import energy_and_grad  # local import: keep this module light to import
+    from ebm_lib.samplers import energy_and_grad  # local import: keep this module light to import
 
     x = torch.as_tensor(samples).detach()
     x = x[torch.isfinite(x).flatten(1).all(dim=1)]
@@ -237,132 +237,3 @@ def mean_gradient_norm(energy_fn, samples: torch.Tensor) -> float:
         return float("nan")
     _, grad = energy_and_grad(energy_fn, x)
     return float(grad.flatten(1).norm(dim=1).mean())
-
-
-# ----------------------------------------------------------------------------------------
-# Part 2: generated digits, measured with a classifier trained on real ones
-# (``ebm_lib.classifier``), and outlier detection by energy.
-# ----------------------------------------------------------------------------------------
-
-
-def mean_confidence(probs: torch.Tensor) -> float:
-    """Mean over samples of the top class probability: near 1 when every sample is a clear digit."""
-    return probs.max(dim=1).values.mean().item()
-
-
-def class_coverage(probs: torch.Tensor) -> float:
-    """Entropy of the mean class distribution over log(number of classes), in [0, 1].
-
-    1 when the samples spread evenly over all classes, 0 when they are all one class.
-    """
-    mean = probs.mean(dim=0).clamp_min(1e-12)
-    return (-(mean * mean.log()).sum() / np.log(probs.shape[1])).item()
-
-
-def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> float:
-    """Frechet distance between Gaussians fitted to two feature sets (the FID formula):
-
-    |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)).
-    """
-    a, b = features_a.double().numpy(), features_b.double().numpy()
-    mu_a, mu_b = a.mean(0), b.mean(0)
-    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    # Tr (S_a S_b)^(1/2) = sum of sqrt(eigenvalues of S_a^(1/2) S_b S_a^(1/2)), a symmetric PSD
-    # matrix: stable even when features that never fire make a covariance singular.
-    w, v = np.linalg.eigh(cov_a)
-    root_a = (v * np.sqrt(w.clip(min=0))) @ v.T
-    trace_root = np.sqrt(np.linalg.eigvalsh(root_a @ cov_b @ root_a).clip(min=0)).sum()
-    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_root)
-
-
-def sample_quality(classifier, samples: torch.Tensor, reference: torch.Tensor) -> dict[str, float]:
-    """Mean confidence, class coverage and Frechet distance to ``reference`` digits."""
-    probs = classifier.predict_proba(samples)
-    return {
-        "mean_confidence": mean_confidence(probs),
-        "class_coverage": class_coverage(probs),
-        "frechet_distance": frechet_distance(classifier.features_of(samples), classifier.features_of(reference)),
-    }
-
-
-def energy_auroc(energy_in: torch.Tensor, energy_out: torch.Tensor) -> float:
-    """AUROC of the energy as an outlier score: the probability that an outlier gets a
-    higher energy than an in-distribution input (1 = perfect separation, 0.5 = chance)."""
-    from sklearn.metrics import roc_auc_score
-
-    scores = torch.cat([energy_in, energy_out]).detach().cpu().numpy()
-    is_outlier = np.r_[np.zeros(len(energy_in)), np.ones(len(energy_out))]
-    return float(roc_auc_score(is_outlier, scores))
-
-
-# ----------------------------------------------------------------------------------------
-# Part 3: a learned 2D energy against the true density, both normalised on a grid
-# (notebooks 3 and 4).
-#
-# In 2D the partition function of a learned energy can be computed numerically: evaluate
-# E on a fine grid, exponentiate and sum. Then KL and TV between the model and the true
-# density are exact up to the grid, with no sampler involved.
-# ----------------------------------------------------------------------------------------
-
-
-@torch.no_grad()
-def model_density_grid(energy_fn, reference, oversample: int = 2, chunk: int = 16384):
-    """The density p_theta(x) = exp(-E(x)) / Z of a learned energy on the cells of ``reference``.
-
-    ``reference`` is a ``DensityGrid`` (``ebm_lib.toy``) that fixes the cells. Each
-    cell's mean of exp(-E) is estimated from ``oversample`` x ``oversample`` points inside
-    it (float64 after the network), and Z is the sum over the grid times the cell area,
-    so p_theta, like the reference, is normalised over the grid:
-
-        p_theta(cell) = mean_cell exp(-E) / sum_cells (mean_cell exp(-E) * cell_area).
-
-    The network returns the energy E(x): low energy = likely. It is put in eval mode for
-    the evaluation and returned to its previous mode.
-    """
-    from ebm_lib.toy import DensityGrid  # local import: metrics does not depend on toy
-
-    nx, ny = len(reference.x_edges) - 1, len(reference.y_edges) - 1
-    fx = np.linspace(reference.x_edges[0], reference.x_edges[-1], nx * oversample + 1)
-    fy = np.linspace(reference.y_edges[0], reference.y_edges[-1], ny * oversample + 1)
-    cx, cy = (fx[:-1] + fx[1:]) / 2, (fy[:-1] + fy[1:]) / 2
-    yy, xx = np.meshgrid(cy, cx, indexing="ij")
-    points = torch.from_numpy(np.stack([xx.ravel(), yy.ravel()], axis=1)).float()
-    training = getattr(energy_fn, "training", None)
-    if training is not None:
-        energy_fn.eval()
-    try:
-        energy = torch.cat([energy_fn(part).double() for part in points.split(chunk)])
-    finally:
-        if training is not None:
-            energy_fn.train(training)
-    log_p = -energy.view(len(cy), len(cx))
-    log_p = torch.nan_to_num(log_p - log_p.max(), nan=-np.inf)
-    fine = log_p.exp().view(ny, oversample, nx, oversample).mean(dim=(1, 3)).numpy()
-    density = fine / (fine.sum() * reference.cell_area)
-    return DensityGrid(density=density, x_edges=reference.x_edges.copy(), y_edges=reference.y_edges.copy())
-
-
-def grid_kl_tv(model_grid, reference, floor: float = 1e-12) -> dict[str, float]:
-    """KL(data || model) and TV between two densities on the same grid (both ``DensityGrid``).
-
-        KL(p || q) = sum_cells p log(p / q),     TV(p, q) = 1/2 sum_cells |p - q|,
-
-    with p the reference (data) cell probabilities and q the model's, q floored at
-    ``floor``. KL in this direction is what maximum likelihood minimises: it is large
-    when the model puts too little mass where the data are (a missed mode), and forgives
-    mass put where there are no data. TV is in [0, 1], symmetric, and bounded.
-    Returns {"kl": ..., "tv": ...}.
-    """
-    p = np.asarray(reference.probabilities, dtype=np.float64)
-    q = np.maximum(np.asarray(model_grid.probabilities, dtype=np.float64), floor)
-    if p.shape != q.shape:
-        raise ValueError(f"the grids differ in shape: {p.shape} and {q.shape}")
-    mask = p > 0
-    kl = float((p[mask] * np.log(p[mask] / q[mask])).sum())
-    tv = 0.5 * float(np.abs(p - np.asarray(model_grid.probabilities)).sum())
-    return {"kl": kl, "tv": tv}
-
-
-def learned_density_kl_tv(energy_fn, reference, oversample: int = 2) -> dict[str, float]:
-    """``grid_kl_tv`` of a learned energy against the true ``DensityGrid``: {"kl", "tv"}."""
-    return grid_kl_tv(model_density_grid(energy_fn, reference, oversample), reference)

@@ -8,17 +8,17 @@ of your code, so a half-finished notebook still runs top to bottom.
 One module per notebook; everything is re-exported here.
 """
 
-from ebm_lib.exercises.diffusion import check_annealed, check_noisy_gaussian_score, check_tweedie
-from ebm_lib.exercises.energy_networks import check_conv_flops, check_energy_net, check_largest_singular_value
-from ebm_lib.exercises.langevin import (
+from ebm_lib.course.exercises.diffusion import check_annealed, check_noisy_gaussian_score, check_tweedie
+from ebm_lib.course.exercises.energy_networks import check_conv_flops, check_energy_net, check_largest_singular_value
+from ebm_lib.course.exercises.langevin import (
     check_langevin_step,
     check_stationary_variance,
     check_step_size_choice,
     step_size_distance,
     step_size_distance_curve,
 )
-from ebm_lib.exercises.mnist import check_auroc, check_noise_for_temperature, check_sign_flip
-from ebm_lib.exercises.training2d import check_cd_loss, check_diagnosis, check_grid_probabilities, check_welch_t
+from ebm_lib.course.exercises.mnist import check_auroc, check_noise_for_temperature, check_sign_flip
+from ebm_lib.course.exercises.training2d import check_cd_loss, check_diagnosis, check_grid_probabilities, check_welch_t
 
 __all__ = ["check_conv_flops", "check_energy_net", "check_largest_singular_value"]
 __all__ += [

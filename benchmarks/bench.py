@@ -1,6 +1,6 @@
 """Benchmark: the library's Langevin sampler and ring buffer against the naive versions.
 
-Run with ``make bench`` or ``python -m ebm_lib.bench [--quick]``. Everything is timed
+Run with ``make bench`` or ``python benchmarks/bench.py [--quick]``. Everything is timed
 side by side in one process, interleaved, and the medians are compared; absolute times
 on a shared machine are noisy, the ratios much less so.
 
@@ -27,7 +27,7 @@ import torch
 
 from ebm_lib.buffer import ReplayBuffer
 from ebm_lib.nets import ConvEnergyNet, MLPEnergyNet, MNISTEnergyNet
-from ebm_lib.sampling import langevin_sample
+from ebm_lib.samplers import langevin_sample
 
 
 def bare_passes(net: torch.nn.Module, x: torch.Tensor, n_steps: int) -> None:

@@ -1,10 +1,10 @@
 """The Langevin explorer: sliders over a 2D energy, a particle cloud that answers at once.
 
-``LangevinExplorer`` runs a sampler (ULA, ``ebm_lib.sampling.langevin_sample``, which uses the
-toy energies' analytic gradients, or MALA from ``ebm_lib.mala``) on an
-energy of ``ebm_lib.toy`` and shows, in one figure, the energy's
+``LangevinExplorer`` runs a sampler (ULA, ``ebm_lib.samplers.langevin_sample``, which uses the
+toy energies' analytic gradients, or MALA from ``ebm_lib.samplers``) on an
+energy of ``ebm_lib.toy2d.energies`` and shows, in one figure, the energy's
 contours, the particle cloud, a few trajectories and both marginal histograms against the
-true marginals, with the live metrics of ``ebm_lib.metrics`` in a table beside it.
+true marginals, with the live metrics of ``ebm_lib.toy2d.metrics`` in a table beside it.
 
 Speed is the point: a lecturer drags a slider and the picture must follow. The figure
 is built once; a slider change only replaces the data of the moving artists (particles,
@@ -35,10 +35,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
-from ebm_lib import metrics
-from ebm_lib.mala import mala_sample
-from ebm_lib.sampling import langevin_sample, noise_scale_for_temperature
-from ebm_lib.toy import REGISTRY, ToyEnergy
+from ebm_lib.samplers import langevin_sample, mala_sample, noise_scale_for_temperature
+from ebm_lib.toy2d import metrics
+from ebm_lib.toy2d.energies import REGISTRY, ToyEnergy
 from ebm_lib.utils import torch_threads
 
 INITS = ("gaussian", "uniform", "one point", "exact samples")
@@ -86,10 +85,10 @@ class _EnergyView:
 
 
 class LangevinExplorer:
-    """Interactive explorer of Langevin sampling on the 2D energies of ``ebm_lib.toy``.
+    """Interactive explorer of Langevin sampling on the 2D energies of ``ebm_lib.toy2d.energies``.
 
     Args:
-        energies: name -> constructor (default ``ebm_lib.toy.REGISTRY``).
+        energies: name -> constructor (default ``ebm_lib.toy2d.energies.REGISTRY``).
         n_trajectories: how many particles draw their path.
         n_reference: size of the exact reference sample for the distance.
         seed: every update reseeds with it, so the same settings give the same picture

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ebm_lib.exercises._core import CheckFailed, CheckResult, run_check
+from ebm_lib.course.exercises._core import CheckFailed, CheckResult, run_check
 
 # --- exercise 1: the AUROC of the energy as an outlier score ------------------------------
 

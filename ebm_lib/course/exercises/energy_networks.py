@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from ebm_lib.exercises._core import CheckFailed, CheckResult, run_check
+from ebm_lib.course.exercises._core import CheckFailed, CheckResult, run_check
 
 
 def check_energy_net(net: nn.Module, sample_shape: Sequence[int], batch_size: int = 8, seed: int = 0) -> CheckResult:

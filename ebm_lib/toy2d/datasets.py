@@ -3,7 +3,7 @@
 ``make_dataset(name, n, generator)`` returns n points as a float32 tensor (n, 2), the same
 points for the same generator seed. Two kinds of names:
 
-    toy energies   every name of ``ebm_lib.toy.REGISTRY`` ("mixture", "double_well",
+    toy energies   every name of ``ebm_lib.toy2d.energies.REGISTRY`` ("mixture", "double_well",
                    "banana", "rings", "funnel", "gaussian"), plus "mixture4", an easy
                    mixture of 4 equal Gaussians (radius 2, sigma 0.4): exact samples of
                    p(x) = exp(-E(x)) / Z, whose density we know on a grid;
@@ -11,8 +11,8 @@ points for the same generator seed. Two kinds of names:
                    drawn, with no formula for their density.
 
 ``reference_grid(name, bins)`` gives each dataset's density on a grid (a
-``ebm_lib.toy.DensityGrid``), to measure a trained model against with
-``ebm_lib.metrics.grid_kl_tv``. For the toy energies it is exact (p averaged over each
+``ebm_lib.toy2d.energies.DensityGrid``), to measure a trained model against with
+``ebm_lib.toy2d.metrics.grid_kl_tv``. For the toy energies it is exact (p averaged over each
 cell, normalised numerically). For the classic sets it is a histogram of 400,000
 samples from a fixed seed, so it carries a little Monte-Carlo noise (about 1% per cell
 at 60 x 60 cells): the course's KL and TV figures use the toy energies; the classic sets
@@ -35,7 +35,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from ebm_lib.toy import REGISTRY, DensityGrid, Extent, GaussianMixture, ToyEnergy, make_energy
+from ebm_lib.toy2d.energies import REGISTRY, GaussianMixture, ToyEnergy, make_energy
+from ebm_lib.toy2d.grid import DensityGrid, Extent
 
 Sampler = Callable[[int, torch.Generator | None], torch.Tensor]
 REFERENCE_SIZE = 400_000

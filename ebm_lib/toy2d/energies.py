@@ -1,8 +1,8 @@
 """Analytic 2D energies with known answers: the test bench for samplers.
 
 Every energy here is a ``ToyEnergy``: a callable ``E(x)`` mapping points (B, 2) to
-energies (B,), usable directly by ``ebm_lib.sampling.langevin_sample`` and
-``ebm_lib.mala.mala_sample``, with the density p(x) = exp(-E(x)) / Z. Each one also gives
+energies (B,), usable directly by ``ebm_lib.samplers.langevin_sample`` and
+``ebm_lib.samplers.mala_sample``, with the density p(x) = exp(-E(x)) / Z. Each one also gives
 
     energy(x) -> (B,)              the energy, E(x) = -log p(x) - log Z,
     grad(x) -> (B, 2)              its analytic gradient grad_x E(x),
@@ -35,56 +35,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch.autograd.function import once_differentiable
 
-Extent = tuple[float, float, float, float]  # (x_min, x_max, y_min, y_max)
-
-
-@dataclass
-class DensityGrid:
-    """A density on a regular grid of cells over ``extent`` (float64 NumPy arrays).
-
-    density[i, j] is the mean density over the cell with y in y_edges[i:i+2] and x in
-    x_edges[j:j+2] (rows are y, as ``imshow(origin="lower")`` expects), normalised so that
-    the cell probabilities ``density * cell_area`` sum to 1 over the grid.
-    """
-
-    density: np.ndarray
-    x_edges: np.ndarray
-    y_edges: np.ndarray
-
-    @property
-    def extent(self) -> Extent:
-        return (float(self.x_edges[0]), float(self.x_edges[-1]), float(self.y_edges[0]), float(self.y_edges[-1]))
-
-    @property
-    def x_centers(self) -> np.ndarray:
-        return (self.x_edges[:-1] + self.x_edges[1:]) / 2
-
-    @property
-    def y_centers(self) -> np.ndarray:
-        return (self.y_edges[:-1] + self.y_edges[1:]) / 2
-
-    @property
-    def cell_area(self) -> float:
-        return float((self.x_edges[1] - self.x_edges[0]) * (self.y_edges[1] - self.y_edges[0]))
-
-    @property
-    def probabilities(self) -> np.ndarray:
-        """(ny, nx) probability of each cell; sums to 1."""
-        return self.density * self.cell_area
-
-    def marginal(self, axis: int) -> tuple[np.ndarray, np.ndarray]:
-        """(centres, density) of the marginal of coordinate ``axis`` (0: x1, 1: x2) on the grid."""
-        if axis == 0:
-            dy = self.y_edges[1] - self.y_edges[0]
-            return self.x_centers, self.density.sum(axis=0) * dy
-        dx = self.x_edges[1] - self.x_edges[0]
-        return self.y_centers, self.density.sum(axis=1) * dx
+from ebm_lib.toy2d.grid import DensityGrid, Extent
 
 
 class _AnalyticEnergyFunction(torch.autograd.Function):
@@ -246,7 +202,7 @@ def mala_reference_samples(
     independent, so the n points are too, but a chain cannot cross a high barrier: for
     multimodal energies the mode weights are only as good as the mixing (check them).
     """
-    from ebm_lib.mala import mala_sample  # local import: mala does not depend on toy
+    from ebm_lib.samplers import mala_sample  # local import: mala does not depend on toy
 
     low = torch.tensor([extent[0], extent[2]])
     high = torch.tensor([extent[1], extent[3]])

@@ -1,7 +1,7 @@
 """Train the course's MNIST energy model from the command line (``make train-mnist``).
 
-    python -m ebm_lib.train_mnist --out notebooks/checkpoints/mnist_ebm.pt --minutes 30
-    python -m ebm_lib.train_mnist --out notebooks/checkpoints/mnist_ebm.pt --resume --minutes 10
+    python -m ebm_lib.mnist.train --out notebooks/checkpoints/mnist_ebm.pt --minutes 30
+    python -m ebm_lib.mnist.train --out notebooks/checkpoints/mnist_ebm.pt --resume --minutes 10
 
 Contrastive divergence with Langevin chains started from a replay buffer
 (``ebm_lib.training``), with a progress bar showing live energies, a checkpoint every
@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from ebm_lib.buffer import ReplayBuffer, uniform_init
 from ebm_lib.checkpoints import read_checkpoint, save_checkpoint, slim_copy
-from ebm_lib.data import load_mnist
+from ebm_lib.mnist.data import load_mnist
 from ebm_lib.nets import build_net
 from ebm_lib.training import CDConfig, DivergenceError, History, train, update_ema
 from ebm_lib.utils import default_device, has_fast_bfloat16

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import torch
 
-from ebm_lib.exercises._core import CheckFailed, CheckResult, run_check
+from ebm_lib.course.exercises._core import CheckFailed, CheckResult, run_check
 
 # --- exercise 1: the score of a Gaussian with noise added -----------------------------------
 
@@ -90,9 +90,10 @@ def check_tweedie(tweedie: Callable[..., torch.Tensor]) -> CheckResult:
 def check_annealed(annealed: Callable[..., torch.Tensor]) -> CheckResult:
     """Check ``annealed(energy_at, x_init, sigmas, steps_per_level, step_ratio, generator)`` on the course's
     8-mode mixture with its exact noisy energies: the mode weights must come out right (TV < 0.08)."""
-    from ebm_lib.diffusion import NoisyGaussianMixture, geometric_sigmas
-    from ebm_lib.metrics import mode_occupancy, occupancy_tv
-    from ebm_lib.toy import GaussianMixture
+    from ebm_lib.diffusion.energies import NoisyGaussianMixture
+    from ebm_lib.diffusion.sampling import geometric_sigmas
+    from ebm_lib.toy2d.energies import GaussianMixture
+    from ebm_lib.toy2d.metrics import mode_occupancy, occupancy_tv
 
     def check() -> str:
         mixture = GaussianMixture()

@@ -1,8 +1,8 @@
 """The replay-buffer ablation on 2D data, as a script: ``make ablation``.
 
-    python -m ebm_lib.ablation --out notebooks/results/buffer_ablation.json [--tiny]
+    python -m ebm_lib.toy2d.ablation --out notebooks/results/buffer_ablation.json [--tiny]
 
-Trains the same MLP energy (``ebm_lib.train2d``, the easy 4-mode mixture, 10 Langevin
+Trains the same MLP energy (``ebm_lib.toy2d.train``, the easy 4-mode mixture, 10 Langevin
 steps per training step so that chains from noise are visibly short) under each buffer
 setting and several seeds:
 
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from ebm_lib.train2d import Settings2D, evaluate_2d, fit_2d
+from ebm_lib.toy2d.train import Settings2D, evaluate_2d, fit_2d
 
 REINIT_PROBS = (0.0, 0.01, 0.05, 0.2)
 BUFFER_SIZES = (1000, 10000)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from ebm_lib.exercises._core import CheckFailed, CheckResult, run_check
+from ebm_lib.course.exercises._core import CheckFailed, CheckResult, run_check
 from ebm_lib.training import cd_loss
 
 # --- notebook 3, exercise 1: the contrastive-divergence loss ------------------------------

@@ -1,11 +1,11 @@
 """Measure an MNIST energy model: samples generated from noise, and outlier detection.
 
-    python -m ebm_lib.evaluate_mnist notebooks/checkpoints/mnist_ebm.pt
+    python -m ebm_lib.mnist.evaluate notebooks/checkpoints/mnist_ebm.pt
 
 Samples: chains start from uniform noise in [-1, 1] and run Langevin on the model's
 energy (the sampler settings are the checkpoint's training settings unless given); a
-digit classifier trained on the training digits (``ebm_lib.classifier``) then measures
-them (``ebm_lib.metrics.sample_quality``), next to real held-out digits for scale.
+digit classifier trained on the training digits (``ebm_lib.mnist.classifier``) then measures
+them (``ebm_lib.toy2d.metrics.sample_quality``), next to real held-out digits for scale.
 
 Outlier detection: the energy is the outlier score (high energy = unlikely), and the
 AUROC says how well it separates held-out digits from each outlier set:
@@ -18,14 +18,69 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ebm_lib.checkpoints import load_model, read_checkpoint
-from ebm_lib.classifier import DigitClassifier, accuracy, train_classifier
-from ebm_lib.data import Digits, load_mnist
-from ebm_lib.metrics import energy_auroc, sample_quality
-from ebm_lib.sampling import langevin_sample
+from ebm_lib.mnist.classifier import DigitClassifier, accuracy, train_classifier
+from ebm_lib.mnist.data import Digits, load_mnist
+from ebm_lib.samplers import langevin_sample
+
+# ----------------------------------------------------------------------------------------
+# Part 2: generated digits, measured with a classifier trained on real ones
+# (``ebm_lib.mnist.classifier``), and outlier detection by energy.
+# ----------------------------------------------------------------------------------------
+
+
+def mean_confidence(probs: torch.Tensor) -> float:
+    """Mean over samples of the top class probability: near 1 when every sample is a clear digit."""
+    return probs.max(dim=1).values.mean().item()
+
+
+def class_coverage(probs: torch.Tensor) -> float:
+    """Entropy of the mean class distribution over log(number of classes), in [0, 1].
+
+    1 when the samples spread evenly over all classes, 0 when they are all one class.
+    """
+    mean = probs.mean(dim=0).clamp_min(1e-12)
+    return (-(mean * mean.log()).sum() / np.log(probs.shape[1])).item()
+
+
+def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> float:
+    """Frechet distance between Gaussians fitted to two feature sets (the FID formula):
+
+    |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)).
+    """
+    a, b = features_a.double().numpy(), features_b.double().numpy()
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    # Tr (S_a S_b)^(1/2) = sum of sqrt(eigenvalues of S_a^(1/2) S_b S_a^(1/2)), a symmetric PSD
+    # matrix: stable even when features that never fire make a covariance singular.
+    w, v = np.linalg.eigh(cov_a)
+    root_a = (v * np.sqrt(w.clip(min=0))) @ v.T
+    trace_root = np.sqrt(np.linalg.eigvalsh(root_a @ cov_b @ root_a).clip(min=0)).sum()
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_root)
+
+
+def sample_quality(classifier, samples: torch.Tensor, reference: torch.Tensor) -> dict[str, float]:
+    """Mean confidence, class coverage and Frechet distance to ``reference`` digits."""
+    probs = classifier.predict_proba(samples)
+    return {
+        "mean_confidence": mean_confidence(probs),
+        "class_coverage": class_coverage(probs),
+        "frechet_distance": frechet_distance(classifier.features_of(samples), classifier.features_of(reference)),
+    }
+
+
+def energy_auroc(energy_in: torch.Tensor, energy_out: torch.Tensor) -> float:
+    """AUROC of the energy as an outlier score: the probability that an outlier gets a
+    higher energy than an in-distribution input (1 = perfect separation, 0.5 = chance)."""
+    from sklearn.metrics import roc_auc_score
+
+    scores = torch.cat([energy_in, energy_out]).detach().cpu().numpy()
+    is_outlier = np.r_[np.zeros(len(energy_in)), np.ones(len(energy_out))]
+    return float(roc_auc_score(is_outlier, scores))
 
 
 def sklearn_digits_28() -> torch.Tensor:

@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 import torch
 
-from ebm_lib.exercises._core import CheckFailed, CheckResult, run_check
-from ebm_lib.metrics import energy_distance, mean_pairwise_distance
-from ebm_lib.toy import Gaussian, GaussianMixture, stationary_variance_ula
+from ebm_lib.course.exercises._core import CheckFailed, CheckResult, run_check
+from ebm_lib.toy2d.energies import Gaussian, GaussianMixture, stationary_variance_ula
+from ebm_lib.toy2d.metrics import energy_distance, mean_pairwise_distance
 
 # --- exercise 1: one Langevin step ---------------------------------------------------------
 
@@ -138,7 +138,7 @@ STEP_MAX_STEPS = 2000
 def step_size_distance(step_size: float, n_steps: int, seed: int = 0) -> float:
     """The exercise's experiment: D^2 to p after ``n_steps`` of ULA at ``step_size``.
 
-    Energy: ``ebm_lib.toy.Gaussian()`` (standard deviations 1.5 and 0.3, so curvatures
+    Energy: ``ebm_lib.toy2d.energies.Gaussian()`` (standard deviations 1.5 and 0.3, so curvatures
     0.44 and 11.1). 2,000 chains all start at (4, -2) and use the exact noise
     sqrt(2 * step_size); the distance is ``energy_distance`` to 4,000 exact samples.
     One step costs one gradient evaluation per chain.

@@ -1,11 +1,11 @@
 """Train the course's noise-conditional MNIST energy E(x, sigma) by denoising score matching.
 
-    python -m ebm_lib.train_diffusion --out build/mnist_ncsn_train.pt --minutes 30 \\
+    python -m ebm_lib.diffusion.train --out build/mnist_ncsn_train.pt --minutes 30 \\
         --ship notebooks/checkpoints/mnist_ncsn.pt
-    python -m ebm_lib.train_diffusion --out build/mnist_ncsn_train.pt --resume --minutes 10
+    python -m ebm_lib.diffusion.train --out build/mnist_ncsn_train.pt --resume --minutes 10
 
 Each step draws a batch of training digits, a noise level per digit (log-uniform between
---sigma-min and --sigma-max) and noise, and takes an Adam step on ``ebm_lib.diffusion.dsm_loss``.
+--sigma-min and --sigma-max) and noise, and takes an Adam step on ``ebm_lib.diffusion.dsm.dsm_loss``.
 An exponential moving average (EMA) of the weights is kept beside them: diffusion models
 sample from the average, which is smoother than the last iterate. No Langevin chains are run
 in training, so there is nothing to diverge the way contrastive divergence does; a
@@ -29,10 +29,10 @@ import torch
 from tqdm.auto import tqdm
 
 from ebm_lib.checkpoints import read_checkpoint, save_checkpoint, slim_copy
-from ebm_lib.data import load_mnist
-from ebm_lib.diffusion import dsm_loss_at
+from ebm_lib.diffusion.dsm import dsm_loss_at
+from ebm_lib.mnist.data import load_mnist
+from ebm_lib.mnist.train import add_run_arguments, check_budget
 from ebm_lib.nets import build_net
-from ebm_lib.train_mnist import add_run_arguments, check_budget
 from ebm_lib.training import update_ema
 from ebm_lib.utils import default_device
 

@@ -4,7 +4,7 @@ Thin glue around the library: ``fit_2d`` builds an ``MLPEnergyNet``, a ``ReplayB
 that starts chains uniformly over the dataset's box, and a ``CDConfig`` with exact-noise
 Langevin (noise_scale = sqrt(2 * step_size), so the chains sample p at temperature 1),
 then calls ``ebm_lib.training.train`` in chunks, recording after each chunk the
-grid-normalised KL(data || model) and TV of ``ebm_lib.metrics``.
+grid-normalised KL(data || model) and TV of ``ebm_lib.toy2d.metrics``.
 
 The network returns the energy E(x): low energy = likely, p_theta(x) = exp(-E(x)) / Z.
 
@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ebm_lib import datasets2d
 from ebm_lib.buffer import InitFn, ReplayBuffer
-from ebm_lib.metrics import energy_distance, learned_density_kl_tv, model_density_grid
 from ebm_lib.nets import MLPEnergyNet
-from ebm_lib.sampling import langevin_sample
-from ebm_lib.toy import DensityGrid, Extent
+from ebm_lib.samplers import langevin_sample
+from ebm_lib.toy2d import datasets as datasets2d
+from ebm_lib.toy2d.grid import DensityGrid, Extent, learned_density_kl_tv, model_density_grid
+from ebm_lib.toy2d.metrics import energy_distance
 from ebm_lib.training import CDConfig, DivergenceError, History, train
 
 

@@ -1,0 +1,140 @@
+"""Analytic noise-conditional energies (the test bench of the diffusion world) and sums of energies."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+from ebm_lib.diffusion.nets import sigma_column
+from ebm_lib.samplers import energy_and_grad
+from ebm_lib.toy2d.energies import GaussianMixture, ToyEnergy
+
+# --- analytic noise-conditional energies ---------------------------------------------------------
+
+
+class NoisyGaussianMixture:
+    """The ring mixture of ``ebm_lib.toy2d.energies.GaussianMixture`` with noise of scale sigma added.
+
+    Noise adds variances: p_sigma = sum_k w_k N(mu_k, (s^2 + sigma^2) I), so every noisy
+    density, its energy and its score are known exactly; the test bench for everything above.
+    """
+
+    def __init__(self, mixture: GaussianMixture):
+        self.mixture = mixture
+        self.modes = mixture.modes
+        self.mode_weights = mixture.mode_weights
+
+    def at(self, sigma: float) -> GaussianMixture:
+        """p_sigma as an analytic toy energy (exact gradients, exact samples, density grids)."""
+        m = self.mixture
+        radius = m.modes.norm(dim=1)[0].item()
+        return GaussianMixture(len(m.modes), radius, math.sqrt(m.sigma**2 + sigma**2), m.mode_weights.tolist())
+
+    def __call__(self, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
+        """E(x, sigma) = -log p_sigma(x), differentiable (also twice) by autograd; sigma may vary per point."""
+        var = self.mixture.sigma**2 + sigma_column(sigma, len(x), x) ** 2  # (B, 1)
+        mu = self.modes.to(x)
+        sq = torch.cdist(x, mu).pow(2)  # (B, K)
+        log_terms = self.mode_weights.to(x).log() - sq / (2 * var) - torch.log(2 * math.pi * var)
+        return -torch.logsumexp(log_terms, dim=1)
+
+
+def gaussian_noisy_score(x: torch.Tensor, mean: torch.Tensor, std: float, sigma: float) -> torch.Tensor:
+    """Score of N(mean, std^2 I) with noise sigma added: -(x - mean) / (std^2 + sigma^2)."""
+    return -(x - mean) / (std**2 + sigma**2)
+
+
+class HalfPlane(ToyEnergy):
+    """A soft wall: p(x) proportional to Phi((offset - n.x) / softness), Phi the normal CDF.
+
+    Mass on the side n.x < offset, fading out over a width ``softness``. Not normalisable on
+    its own, fine as a factor of a product. Noise only softens the wall:
+    Phi(./softness) convolved with N(0, sigma^2) is Phi(./sqrt(softness^2 + sigma^2)).
+    """
+
+    title = "half-plane"
+
+    def __init__(self, normal: Sequence[float] = (1.0, 0.0), offset: float = 0.0, softness: float = 0.3):
+        super().__init__()
+        n = torch.tensor(normal, dtype=torch.float32)
+        self.normal = n / n.norm()
+        self.offset = offset
+        self.softness = softness
+
+    def __repr__(self) -> str:
+        return f"HalfPlane(normal={self.normal.tolist()}, offset={self.offset}, softness={self.softness})"
+
+    def energy_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n = self.normal.to(x)
+        u = (self.offset - x @ n) / self.softness
+        energy = -torch.special.log_ndtr(u)
+        # d/du log Phi(u) = phi(u) / Phi(u) = exp(log phi(u) - log Phi(u)), stable for u << 0
+        ratio = torch.exp(-0.5 * u * u - 0.5 * math.log(2 * math.pi) + energy)
+        return energy, (ratio / self.softness).unsqueeze(1) * n
+
+    def noisy(self, sigma: float) -> HalfPlane:
+        return HalfPlane(self.normal.tolist(), self.offset, math.sqrt(self.softness**2 + sigma**2))
+
+
+class NoisyHalfPlane:
+    """E(x, sigma) of ``HalfPlane`` with noise sigma: the same wall, softness sqrt(t^2 + sigma^2)."""
+
+    def __init__(self, wall: HalfPlane):
+        self.wall = wall
+
+    def at(self, sigma: float) -> HalfPlane:
+        return self.wall.noisy(sigma)
+
+    def __call__(self, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
+        softness = (self.wall.softness**2 + sigma_column(sigma, len(x), x).squeeze(1) ** 2).sqrt()
+        return -torch.special.log_ndtr((self.wall.offset - x @ self.wall.normal.to(x)) / softness)
+
+
+class SumOfEnergies:
+    """E(x) = E_1(x) + E_2(x) + ...: the product of experts p proportional to p_1 p_2 ...
+
+    Works for plain energies (``energy_and_grad``) and for noise-conditional ones (called as
+    ``E(x, sigma)``, with ``at(sigma)`` summing the experts at that level). Summing noisy
+    experts gives p_1,sigma * p_2,sigma, which is *not* the noisy product (p_1 p_2)_sigma.
+    """
+
+    def __init__(self, *experts):
+        if len(experts) < 2:
+            raise ValueError("a product of experts needs at least two energies")
+        self.experts = experts
+
+    def energy_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        parts = [energy_and_grad(e, x) for e in self.experts]
+        return sum(p[0] for p in parts), sum(p[1] for p in parts)
+
+    def __call__(self, x: torch.Tensor, *sigma: float | torch.Tensor) -> torch.Tensor:
+        return sum(e(x, *sigma) for e in self.experts)
+
+    def at(self, sigma: float) -> SumOfEnergies:
+        return SumOfEnergies(*(e.at(sigma) for e in self.experts))
+
+
+def product_samples(
+    mixture: GaussianMixture, wall: HalfPlane, n: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Exact samples of p proportional to mixture * wall, by rejection: draw from the mixture,
+    keep each point with probability Phi((offset - n.x)/softness) <= 1."""
+    kept: list[torch.Tensor] = []
+    total = 0
+    while total < n:
+        x = mixture.sample(max(2 * n, 1024), generator)
+        keep_prob = torch.exp(-wall.energy_and_grad(x)[0])
+        keep = torch.rand(len(x), generator=generator) < keep_prob
+        kept.append(x[keep])
+        total += int(keep.sum())
+    return torch.cat(kept)[:n]
+
+
+def product_mode_weights(mixture: GaussianMixture, wall: HalfPlane) -> torch.Tensor:
+    """Mode weights of mixture * wall: w_k * E[Phi(.) under mode k], normalised. For a Gaussian
+    mode N(mu, s^2 I), E[Phi((b - n.x)/t)] = Phi((b - n.mu) / sqrt(t^2 + s^2))."""
+    u = (wall.offset - mixture.modes @ wall.normal) / math.sqrt(wall.softness**2 + mixture.sigma**2)
+    w = mixture.mode_weights * torch.special.ndtr(u)
+    return w / w.sum()

@@ -1,0 +1,131 @@
+"""The diffusion connection: noise-conditional energies, denoising score matching, annealed Langevin.
+
+Add Gaussian noise of scale sigma to data x ~ p:  x~ = x + sigma * z,  z ~ N(0, I). The noisy
+data have the density p_sigma = p * N(0, sigma^2 I) (a convolution), smoother and wider than
+p, and its score s(x, sigma) = grad_x log p_sigma(x). A noise-conditional energy E(x, sigma)
+has p_sigma(x) proportional to exp(-E(x, sigma)), so its score is -grad_x E(x, sigma): a
+diffusion model's score network is the input-gradient of an energy at every noise level.
+
+Denoising score matching (Vincent 2011). The score of the noise kernel is -(x~ - x)/sigma^2 =
+-z/sigma, and regressing onto it gives the score of p_sigma (up to a constant loss offset):
+
+    L(sigma) = E ||s(x~, sigma) + z / sigma||^2.
+
+With Song and Ermon's (2019) weight sigma^2 all levels count alike:
+
+    L = E_sigma E_{x, z} ||sigma * s(x + sigma z, sigma) + z||^2 / D        (D = dimensions)
+
+``dsm_loss`` computes this; its minimum is not 0 (for N(0, s^2 I) data it is s^2/(s^2+sigma^2)).
+With the course's parameterisation E = g(x, sigma)/sigma (``ebm_lib.nets.NoiseConditionalNet``)
+sigma * s = -grad_x g, so grad_x g learns to predict the noise z: Ho et al.'s (2020) target.
+
+Tweedie's formula: the best guess of the clean x given x~ is
+
+    E[x | x~] = x~ + sigma^2 * s(x~, sigma) = x~ - sigma^2 * grad_x E(x~, sigma),
+
+one gradient-descent step on the energy with step size sigma^2: denoising is energy descent
+(``tweedie_denoise``).
+
+Annealed Langevin (Song and Ermon 2019): for sigma_1 > ... > sigma_L run a few Langevin
+steps on E(., sigma_i) with step size h_i = step_ratio * sigma_i^2, each level starting
+where the previous one stopped. The broad early levels move samples between modes in the
+right proportions; the late ones sharpen them (``annealed_langevin``).
+
+Everything takes a noise-conditional energy: a network from ``ebm_lib.nets`` or an analytic
+one from here (``NoisyGaussianMixture``, ``NoisyHalfPlane``), each callable as
+``energy(x, sigma)`` and with ``at(sigma)`` giving a plain energy for ebm_lib's samplers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from ebm_lib.diffusion.dsm import NoiseConditionalEnergy, score, tweedie_denoise
+from ebm_lib.samplers import langevin_sample
+
+
+def geometric_sigmas(sigma_max: float, sigma_min: float, n_levels: int) -> torch.Tensor:
+    """n_levels noise scales from sigma_max down to sigma_min with a constant ratio (float64)."""
+    if not (sigma_max > sigma_min > 0) or n_levels < 2:
+        raise ValueError(f"need sigma_max > sigma_min > 0 and n_levels >= 2, got {sigma_max}, {sigma_min}, {n_levels}")
+    return torch.logspace(math.log10(sigma_max), math.log10(sigma_min), n_levels, dtype=torch.float64)
+
+
+@dataclass
+class AnnealedResult:
+    samples: torch.Tensor  # after the last level (and the final denoising step, if asked)
+    per_level: torch.Tensor | None  # (L, B, *shape): the state after each level, if recorded
+    n_evaluations: int  # gradient evaluations spent (the final denoising step counts one)
+
+
+def level_step_sizes(sigmas: torch.Tensor, step_ratio: float) -> torch.Tensor:
+    """Step sizes h_i = step_ratio * sigma_i^2 (Song and Ermon's alpha_i / 2 with
+    step_ratio = epsilon / (2 sigma_L^2)). The noisy density at level i varies on a length
+    scale of about sigma_i, so steps in proportion to sigma_i^2 make every level equally hard;
+    on a Gaussian of variance sigma_i^2 Langevin is stable for step_ratio < 2."""
+    if not 0 < step_ratio < 2:
+        raise ValueError(f"step_ratio must be in (0, 2) (0.05-0.5 is typical), got {step_ratio}")
+    return step_ratio * sigmas**2
+
+
+def annealed_langevin(
+    model: NoiseConditionalEnergy,
+    x_init: torch.Tensor,
+    sigmas: torch.Tensor | Sequence[float],
+    steps_per_level: int,
+    step_ratio: float = 0.1,
+    clamp: tuple[float, float] | None = None,
+    denoise: bool = True,
+    generator: torch.Generator | None = None,
+    record_levels: bool = False,
+) -> AnnealedResult:
+    """Langevin dynamics on E(., sigma_1), then E(., sigma_2), ... (largest sigma first).
+
+    Level i runs ``steps_per_level`` steps of exact Langevin (noise sqrt(2 h_i)) with step
+    size h_i = step_ratio * sigma_i^2, starting where level i-1 stopped. With ``denoise``, a
+    final Tweedie step removes the noise of the last level (sigma_L).
+    """
+    sigmas = torch.as_tensor(sigmas, dtype=torch.float64)
+    if sigmas.dim() != 1 or len(sigmas) == 0 or not bool((sigmas[:-1] >= sigmas[1:]).all()):
+        raise ValueError("sigmas must be a non-empty 1D ladder, largest first")
+    steps = level_step_sizes(sigmas, step_ratio)
+    x = x_init.detach().clone()
+    snapshots = []
+    for sigma, h in zip(sigmas.tolist(), steps.tolist()):
+        x = langevin_sample(model.at(sigma), x, steps_per_level, h, clamp=clamp, generator=generator).samples
+        if record_levels:
+            snapshots.append(x)
+    n_evaluations = steps_per_level * len(sigmas)
+    if denoise:
+        x = tweedie_denoise(model, x, sigmas[-1].item())
+        n_evaluations += 1
+        if clamp is not None:
+            x = x.clamp(*clamp)
+    return AnnealedResult(x, torch.stack(snapshots) if record_levels else None, n_evaluations)
+
+
+@torch.no_grad()
+def reverse_diffusion(
+    model: NoiseConditionalEnergy,
+    x_init: torch.Tensor,
+    sigmas: torch.Tensor | Sequence[float],
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """The reverse of the variance-exploding diffusion, one ancestral step per level:
+
+        x <- x + (sigma_i^2 - sigma_{i+1}^2) s(x, sigma_i) + sqrt(sigma_i^2 - sigma_{i+1}^2) z,
+
+    then a last Tweedie step. It trusts s(., sigma_i) to be the score of the *noised data*
+    at every level: right for a trained diffusion model, wrong for a sum of experts' scores.
+    """
+    sigmas = torch.as_tensor(sigmas, dtype=torch.float64).tolist()
+    x = x_init.clone()
+    for sigma, sigma_next in zip(sigmas[:-1], sigmas[1:]):
+        variance = sigma**2 - sigma_next**2
+        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+        x = x + variance * score(model, x, sigma) + math.sqrt(variance) * noise
+    return tweedie_denoise(model, x, sigmas[-1])

@@ -1,0 +1,1 @@
+"""The MNIST world: digits, the digit classifier, evaluation of samples and outliers, the trainer."""
