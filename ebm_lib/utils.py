@@ -53,16 +53,20 @@ def torch_threads(n: int) -> Iterator[None]:
 
 def check_batch(
     x: object,
-    sample_shape: Sequence[int | None],
+    sample_shape: Sequence[int | None] | None,
     name: str = "x",
     dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
     """Check that ``x`` is a floating tensor of shape ``(B, *sample_shape)`` and return it.
 
-    ``None`` in ``sample_shape`` accepts any size along that dimension. Raises ``TypeError``
-    or ``ValueError`` with a message that names what was expected and what came in.
+    ``None`` in ``sample_shape`` accepts any size along that dimension; ``sample_shape=None``
+    accepts any shape with at least one dimension after the batch. Raises ``TypeError`` or
+    ``ValueError`` with a message that names what was expected and what came in.
     """
-    expected = "(B, " + ", ".join("*" if s is None else str(s) for s in sample_shape) + ")"
+    if sample_shape is None:
+        expected = "(B, *sample_shape)"
+    else:
+        expected = "(B, " + ", ".join("*" if s is None else str(s) for s in sample_shape) + ")"
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape {expected}, got {type(x).__name__}")
     if not x.is_floating_point():
@@ -72,7 +76,11 @@ def check_batch(
         )
     if dtype is not None and x.dtype != dtype:
         raise TypeError(f"{name} must have dtype {dtype} (the network's dtype), got {x.dtype}")
-    shape_ok = x.dim() == len(sample_shape) + 1 and all(s is None or s == d for s, d in zip(sample_shape, x.shape[1:]))
+    if sample_shape is None:
+        shape_ok = x.dim() >= 2
+    else:
+        dims = zip(sample_shape, x.shape[1:])
+        shape_ok = x.dim() == len(sample_shape) + 1 and all(s is None or s == d for s, d in dims)
     if not shape_ok:
         raise ValueError(f"{name} must have shape {expected}, got {tuple(x.shape)}")
     return x

@@ -463,9 +463,9 @@ trace = annealed_langevin(
     0.3,
     clamp=(-1.0, 1.0),
     generator=torch.Generator().manual_seed(3),
-    record_levels=True,
+    record_trajectory=True,
 )
-frames = torch.cat([trace.per_level[::3], trace.samples[None]])  # (columns, chains, 1, 28, 28)
+frames = torch.cat([trace.trajectory[::3], trace.samples[None]])  # (columns, chains, 1, 28, 28)
 fig, ax = plt.subplots(figsize=(5, 5.5))
 show_images(frames.transpose(0, 1).reshape(-1, 1, 28, 28), nrow=len(frames), ax=ax)
 ax.set_title(r"$\sigma$ = 1.5 $\to$ 0.02, then Tweedie")
@@ -509,7 +509,7 @@ def product_error(x):
 # %%
 experts = SumOfEnergies(noisy_mixture, NoisyHalfPlane(wall))
 x_start = 6.0 * torch.randn(4000, 2, generator=g)
-diffusion_summed = reverse_diffusion(experts, x_start, geometric_sigmas(6.0, 0.1, 200), g)
+diffusion_summed = reverse_diffusion(experts, x_start, geometric_sigmas(6.0, 0.1, 200), g).samples
 annealed_summed = annealed_langevin(experts, x_start, LADDER, 20, step_ratio=0.3, generator=g).samples
 ring_start = 6.0 * torch.randn(16000, 2, generator=g)
 ring = annealed_langevin(noisy_mixture, ring_start, LADDER, 20, step_ratio=0.3, generator=g).samples

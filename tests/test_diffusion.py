@@ -169,7 +169,7 @@ def test_reverse_diffusion_samples_a_single_mixture():
     noisy = energies.NoisyGaussianMixture(mixture)
     g = gen(13)
     x0 = 6.0 * torch.randn(4000, 2, generator=g)
-    x = sampling.reverse_diffusion(noisy, x0, sampling.geometric_sigmas(6.0, 0.05, 200), g)
+    x = sampling.reverse_diffusion(noisy, x0, sampling.geometric_sigmas(6.0, 0.05, 200), g).samples
     assert tv_to_weights(mixture, x, mixture.mode_weights) < 0.05
 
 

@@ -338,7 +338,7 @@ class LangevinExplorer:
         if energy.mode_weights is not None and len(energy.mode_weights) > 1 and len(good):
             occupancy = metrics.mode_occupancy(energy.assign_modes(good), len(energy.mode_weights))
             m["occupancy_tv"] = metrics.occupancy_tv(occupancy, energy.mode_weights)
-        m["accept_rate"] = getattr(result, "accept_rate", float("nan"))
+        m["accept_rate"] = float("nan") if result.accept_rate is None else result.accept_rate
         m["grad_norm"] = metrics.mean_gradient_norm(energy, good)
         traj = result.trajectory
         half = traj[traj.shape[0] // 2 :, :, 0]

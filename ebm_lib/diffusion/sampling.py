@@ -40,12 +40,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 
 from ebm_lib.diffusion.dsm import NoiseConditionalEnergy, score, tweedie_denoise
-from ebm_lib.samplers import langevin_sample
+from ebm_lib.samplers import SampleResult, langevin_sample
 
 
 def geometric_sigmas(sigma_max: float, sigma_min: float, n_levels: int) -> torch.Tensor:
@@ -53,13 +52,6 @@ def geometric_sigmas(sigma_max: float, sigma_min: float, n_levels: int) -> torch
     if not (sigma_max > sigma_min > 0) or n_levels < 2:
         raise ValueError(f"need sigma_max > sigma_min > 0 and n_levels >= 2, got {sigma_max}, {sigma_min}, {n_levels}")
     return torch.logspace(math.log10(sigma_max), math.log10(sigma_min), n_levels, dtype=torch.float64)
-
-
-@dataclass
-class AnnealedResult:
-    samples: torch.Tensor  # after the last level (and the final denoising step, if asked)
-    per_level: torch.Tensor | None  # (L, B, *shape): the state after each level, if recorded
-    n_evaluations: int  # gradient evaluations spent (the final denoising step counts one)
 
 
 def level_step_sizes(sigmas: torch.Tensor, step_ratio: float) -> torch.Tensor:
@@ -73,59 +65,66 @@ def level_step_sizes(sigmas: torch.Tensor, step_ratio: float) -> torch.Tensor:
 
 
 def annealed_langevin(
-    model: NoiseConditionalEnergy,
+    energy: NoiseConditionalEnergy,
     x_init: torch.Tensor,
     sigmas: torch.Tensor | Sequence[float],
-    steps_per_level: int,
+    n_steps: int,
     step_ratio: float = 0.1,
     clamp: tuple[float, float] | None = None,
     denoise: bool = True,
     generator: torch.Generator | None = None,
-    record_levels: bool = False,
-) -> AnnealedResult:
+    record_trajectory: bool = False,
+) -> SampleResult:
     """Langevin dynamics on E(., sigma_1), then E(., sigma_2), ... (largest sigma first).
 
-    Level i runs ``steps_per_level`` steps of exact Langevin (noise sqrt(2 h_i)) with step
-    size h_i = step_ratio * sigma_i^2, starting where level i-1 stopped. With ``denoise``, a
-    final Tweedie step removes the noise of the last level (sigma_L).
+    Level i runs ``n_steps`` steps of exact Langevin (noise sqrt(2 h_i)) with step size
+    h_i = step_ratio * sigma_i^2, starting where level i-1 stopped. With ``denoise``, a final
+    Tweedie step removes the noise of the last level (sigma_L) and counts as one evaluation.
+    ``record_trajectory`` keeps the state after each level: a trajectory of shape (L, B, *shape).
     """
     sigmas = torch.as_tensor(sigmas, dtype=torch.float64)
     if sigmas.dim() != 1 or len(sigmas) == 0 or not bool((sigmas[:-1] >= sigmas[1:]).all()):
         raise ValueError("sigmas must be a non-empty 1D ladder, largest first")
     steps = level_step_sizes(sigmas, step_ratio)
     x = x_init.detach().clone()
-    snapshots = []
+    levels = []
     for sigma, h in zip(sigmas.tolist(), steps.tolist()):
-        x = langevin_sample(model.at(sigma), x, steps_per_level, h, clamp=clamp, generator=generator).samples
-        if record_levels:
-            snapshots.append(x)
-    n_evaluations = steps_per_level * len(sigmas)
+        x = langevin_sample(energy.at(sigma), x, n_steps, h, clamp=clamp, generator=generator).samples
+        if record_trajectory:
+            levels.append(x)
+    n_evaluations = n_steps * len(sigmas)
     if denoise:
-        x = tweedie_denoise(model, x, sigmas[-1].item())
+        x = tweedie_denoise(energy, x, sigmas[-1].item())
         n_evaluations += 1
         if clamp is not None:
             x = x.clamp(*clamp)
-    return AnnealedResult(x, torch.stack(snapshots) if record_levels else None, n_evaluations)
+    return SampleResult(x, torch.stack(levels) if record_trajectory else None, n_evaluations=n_evaluations)
 
 
 @torch.no_grad()
 def reverse_diffusion(
-    model: NoiseConditionalEnergy,
+    energy: NoiseConditionalEnergy,
     x_init: torch.Tensor,
     sigmas: torch.Tensor | Sequence[float],
     generator: torch.Generator | None = None,
-) -> torch.Tensor:
+    record_trajectory: bool = False,
+) -> SampleResult:
     """The reverse of the variance-exploding diffusion, one ancestral step per level:
 
         x <- x + (sigma_i^2 - sigma_{i+1}^2) s(x, sigma_i) + sqrt(sigma_i^2 - sigma_{i+1}^2) z,
 
     then a last Tweedie step. It trusts s(., sigma_i) to be the score of the *noised data*
     at every level: right for a trained diffusion model, wrong for a sum of experts' scores.
+    ``record_trajectory`` keeps the start and the state after each step, (L, B, *shape).
     """
     sigmas = torch.as_tensor(sigmas, dtype=torch.float64).tolist()
-    x = x_init.clone()
+    x = x_init.detach().clone()
+    trajectory = [x] if record_trajectory else None
     for sigma, sigma_next in zip(sigmas[:-1], sigmas[1:]):
         variance = sigma**2 - sigma_next**2
         noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
-        x = x + variance * score(model, x, sigma) + math.sqrt(variance) * noise
-    return tweedie_denoise(model, x, sigmas[-1])
+        x = x + variance * score(energy, x, sigma) + math.sqrt(variance) * noise
+        if trajectory is not None:
+            trajectory.append(x)
+    x = tweedie_denoise(energy, x, sigmas[-1])
+    return SampleResult(x, torch.stack(trajectory) if trajectory else None, n_evaluations=len(sigmas))
