@@ -47,6 +47,7 @@ through the chain.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -303,6 +304,25 @@ def mala_sample(
         n_evaluations=n_steps + 1 if n_steps > 0 else 0,
         **_diagnostics(energies, grad_norms, record_diagnostics),
     )
+
+
+@dataclass
+class LangevinConfig:
+    """The settings of ``langevin_sample`` as one object (see there); the CD config holds one.
+
+    The defaults are the image-EBM practice: 60 steps of size 10 with noise 0.005 (temperature
+    about 1e-6), clamped to the pixel range [-1, 1]. ``noise_scale=None`` is the exact noise.
+    """
+
+    n_steps: int = 60
+    step_size: float = 10.0
+    noise_scale: float | None = 0.005
+    grad_clip: float | None = None
+    clamp: tuple[float, float] | None = (-1.0, 1.0)
+
+    def run(self, energy: Energy, x_init: torch.Tensor, **kwargs: object) -> SampleResult:
+        """``langevin_sample(energy, x_init, **these settings, **kwargs)``."""
+        return langevin_sample(energy, x_init, **dataclasses.asdict(self), **kwargs)
 
 
 SAMPLERS: dict[str, Callable[..., SampleResult]] = {"ULA": langevin_sample, "MALA": mala_sample}

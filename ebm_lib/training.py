@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from ebm_lib.buffer import ReplayBuffer
-from ebm_lib.samplers import langevin_sample
+from ebm_lib.samplers import LangevinConfig
 
 History = dict[str, list[float]]
 Callback = Callable[[int, dict[str, float]], bool | None]
@@ -50,8 +50,7 @@ class DivergenceError(RuntimeError):
 class CDConfig:
     """Settings of one contrastive-divergence step.
 
-    n_langevin_steps, step_size, noise_scale, grad_clip, clamp: passed to the sampler
-        (noise_scale None means the exact sqrt(2 * step_size)).
+    langevin: the sampler's settings (``ebm_lib.samplers.LangevinConfig``).
     alpha: weight of the energy regulariser alpha * mean(E_data^2 + E_samples^2).
     max_grad_norm: clip of the parameter-gradient norm (None: no clipping).
     max_abs_energy: a mean |E| above this counts as divergence.
@@ -61,11 +60,7 @@ class CDConfig:
         changes by about 1%.
     """
 
-    n_langevin_steps: int = 60
-    step_size: float = 10.0
-    noise_scale: float | None = 0.005
-    grad_clip: float | None = None
-    clamp: tuple[float, float] | None = (-1.0, 1.0)
+    langevin: LangevinConfig = field(default_factory=LangevinConfig)
     alpha: float = 0.1
     max_grad_norm: float | None = 1.0
     max_abs_energy: float = 1e4
@@ -89,7 +84,7 @@ def check_divergence(step: int, metrics: dict[str, float], config: CDConfig, lr:
         f"training diverged at step {step} ({what}: E(data)={metrics['e_data']:.4g}, "
         f"E(samples)={metrics['e_samples']:.4g}). The weights were left at their last good values. "
         f"To fix it, lower the learning rate (now {lr:g}), raise the energy regulariser "
-        f"alpha (now {config.alpha:g}), lower the Langevin step_size (now {config.step_size:g}) "
+        f"alpha (now {config.alpha:g}), lower the Langevin step_size (now {config.langevin.step_size:g}) "
         "or set grad_clip, and keep max_grad_norm set.",
         step,
         metrics,
@@ -114,17 +109,7 @@ def train_step(
     """
     x_init = buffer.sample(len(x_data), generator).to(x_data.device)
     with torch.autocast(x_data.device.type, dtype=torch.bfloat16, enabled=config.bfloat16):
-        run = langevin_sample(
-            model,
-            x_init,
-            config.n_langevin_steps,
-            config.step_size,
-            config.noise_scale,
-            grad_clip=config.grad_clip,
-            clamp=config.clamp,
-            generator=generator,
-            record_diagnostics=True,
-        )
+        run = config.langevin.run(model, x_init, generator=generator, record_diagnostics=True)
         x_samples = run.samples
         buffer.push(x_samples)
 

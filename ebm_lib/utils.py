@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
-from collections.abc import Iterator, Sequence
+import typing
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 import numpy as np
@@ -84,3 +86,27 @@ def check_batch(
     if not shape_ok:
         raise ValueError(f"{name} must have shape {expected}, got {tuple(x.shape)}")
     return x
+
+
+T = typing.TypeVar("T")
+
+
+def from_dict(cls: type[T], data: Mapping[str, object]) -> T:
+    """Rebuild a settings dataclass, nested ones included, from ``dataclasses.asdict``'s output
+    (as a checkpoint stores it). Lists come back as tuples where the field is a tuple; a key
+    the class does not have is an error that names the keys it has."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ValueError(f"{cls.__name__} has no settings {sorted(unknown)}; it has {sorted(names)}")
+    kwargs = {}
+    for name, value in data.items():
+        kinds = typing.get_args(hints[name]) or (hints[name],)
+        nested = next((k for k in kinds if dataclasses.is_dataclass(k)), None)
+        if nested is not None and isinstance(value, Mapping):
+            value = from_dict(nested, value)
+        elif isinstance(value, list) and any(typing.get_origin(k) is tuple for k in kinds):
+            value = tuple(value)
+        kwargs[name] = value
+    return cls(**kwargs)

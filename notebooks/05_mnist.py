@@ -68,7 +68,7 @@ from ebm_lib.mnist.classifier import load_classifier
 from ebm_lib.mnist.data import load_mnist
 from ebm_lib.mnist.evaluate import energies, energy_auroc, outlier_aurocs, outlier_sets, sample_quality
 from ebm_lib.nets import ConvEnergyNet, MLPEnergyNet, MNISTEnergyNet
-from ebm_lib.samplers import langevin_sample, langevin_temperature
+from ebm_lib.samplers import LangevinConfig, langevin_sample, langevin_temperature
 from ebm_lib.training import CDConfig, DivergenceError, train
 
 g = ebm_lib.utils.seed_everything(0)  # seeds Python, NumPy and torch; g is our generator for every draw
@@ -155,7 +155,7 @@ for name, net in nets.items():
 # %%
 live_net = MNISTEnergyNet()
 live_buffer = ReplayBuffer(1000, (1, 28, 28), reinit_prob=0.05, init_fn=uniform_init((1, 28, 28)))
-live_config = CDConfig(n_langevin_steps=20, step_size=10.0, noise_scale=0.005, alpha=0.1)
+live_config = CDConfig(LangevinConfig(n_steps=20, step_size=10.0, noise_scale=0.005), alpha=0.1)
 optimizer = torch.optim.Adam(live_net.parameters(), lr=5e-4, betas=(0.0, 0.999))
 snapshots = {}
 
@@ -417,7 +417,7 @@ plt.show()
 torch.manual_seed(0)
 bad_net = MNISTEnergyNet()
 bad_buffer = ReplayBuffer(500, (1, 28, 28), reinit_prob=0.05, init_fn=uniform_init((1, 28, 28)))
-bad_config = CDConfig(n_langevin_steps=10, step_size=10.0, noise_scale=0.005, alpha=0.0, max_grad_norm=None)
+bad_config = CDConfig(LangevinConfig(n_steps=10, step_size=10.0, noise_scale=0.005), alpha=0.0, max_grad_norm=None)
 bad_optimizer = torch.optim.Adam(bad_net.parameters(), lr=0.05, betas=(0.0, 0.999))
 bad, stopped = {}, None
 try:
@@ -470,7 +470,7 @@ with tempfile.TemporaryDirectory() as folder:
         run = train_mnist.main(args)
     print(
         f"finished at step {run.step} with lr {run.optimizer.param_groups[0]['lr']:g}, "
-        f"Langevin step_size {run.cd.step_size:g}; events:"
+        f"Langevin step_size {run.cd.langevin.step_size:g}; events:"
     )
     for event in run.events:
         print("  ", event.replace(str(out), "run.pt"))

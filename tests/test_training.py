@@ -8,11 +8,12 @@ import torch
 
 from ebm_lib.buffer import ReplayBuffer, gaussian_init
 from ebm_lib.nets import MLPEnergyNet
+from ebm_lib.samplers import LangevinConfig
 from ebm_lib.training import CDConfig, DivergenceError, cd_loss, train, train_step
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # 2D work: see conftest.py
 
-CONFIG_2D = CDConfig(n_langevin_steps=20, step_size=0.01, noise_scale=None, clamp=None, alpha=0.1)
+CONFIG_2D = CDConfig(LangevinConfig(n_steps=20, step_size=0.01, noise_scale=None, clamp=None), alpha=0.1)
 CENTRE = torch.tensor([1.0, -0.5])
 
 
@@ -93,10 +94,7 @@ def test_divergence_is_detected_in_a_real_runaway_run():
     torch.manual_seed(0)
     net, opt, buf = setup(lr=0.5)
     config = CDConfig(
-        n_langevin_steps=10,
-        step_size=0.01,
-        noise_scale=None,
-        clamp=None,
+        LangevinConfig(n_steps=10, step_size=0.01, noise_scale=None, clamp=None),
         alpha=0.0,
         max_grad_norm=None,
         max_abs_energy=1e3,

@@ -27,12 +27,13 @@ from ebm_lib.buffer import ReplayBuffer, uniform_init
 from ebm_lib.checkpoints import read_checkpoint, save_checkpoint, slim_copy
 from ebm_lib.mnist.data import load_mnist
 from ebm_lib.nets import build_net
+from ebm_lib.samplers import LangevinConfig
 from ebm_lib.training import CDConfig, DivergenceError, History, train, update_ema
-from ebm_lib.utils import default_device, has_fast_bfloat16
+from ebm_lib.utils import default_device, from_dict, has_fast_bfloat16
 
 DEFAULTS: dict[str, Any] = {
     "net": {"name": "MNISTEnergyNet", "kwargs": {"width": 16}},
-    "cd": dataclasses.asdict(CDConfig(n_langevin_steps=40, step_size=10.0, noise_scale=0.005, alpha=0.1)),
+    "cd": dataclasses.asdict(CDConfig(LangevinConfig(n_steps=40, step_size=10.0, noise_scale=0.005), alpha=0.1)),
     "lr": 2e-4,
     "batch_size": 128,
     "buffer_size": 8192,
@@ -74,9 +75,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
     p.add_argument("--buffer-size", type=int, default=DEFAULTS["buffer_size"])
     p.add_argument("--reinit-prob", type=float, default=DEFAULTS["reinit_prob"])
-    p.add_argument("--langevin-steps", type=int, default=DEFAULTS["cd"]["n_langevin_steps"])
-    p.add_argument("--step-size", type=float, default=DEFAULTS["cd"]["step_size"])
-    p.add_argument("--noise", type=float, default=DEFAULTS["cd"]["noise_scale"])
+    p.add_argument("--langevin-steps", type=int, default=DEFAULTS["cd"]["langevin"]["n_steps"])
+    p.add_argument("--step-size", type=float, default=DEFAULTS["cd"]["langevin"]["step_size"])
+    p.add_argument("--noise", type=float, default=DEFAULTS["cd"]["langevin"]["noise_scale"])
     p.add_argument("--alpha", type=float, default=DEFAULTS["cd"]["alpha"], help="energy regulariser weight")
     p.add_argument(
         "--bfloat16",
@@ -98,9 +99,7 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     if args.net == "MLPEnergyNet":
         kwargs["sample_shape"] = (1, 28, 28)
     cd = CDConfig(
-        n_langevin_steps=args.langevin_steps,
-        step_size=args.step_size,
-        noise_scale=args.noise,
+        LangevinConfig(n_steps=args.langevin_steps, step_size=args.step_size, noise_scale=args.noise),
         alpha=args.alpha,
         bfloat16=args.bfloat16,
     )
@@ -133,7 +132,7 @@ class Run:
             config["buffer_size"], (1, 28, 28), config["reinit_prob"], uniform_init((1, 28, 28)), device=device
         )
         self.generator = torch.Generator().manual_seed(config["seed"])
-        self.cd = CDConfig(**{**config["cd"], "clamp": tuple(config["cd"]["clamp"])})
+        self.cd = from_dict(CDConfig, config["cd"])
         self.history: History = {}
         self.events: list[str] = []
         self.seconds = 0.0  # training wall time over all sessions of this run
@@ -164,7 +163,7 @@ class Run:
         self.optimizer.load_state_dict(state["optimizer"])
         self.buffer.load_state_dict(state["buffer"])
         self.generator.set_state(state["generator"])
-        self.cd = CDConfig(**{**state["cd"], "clamp": tuple(state["cd"]["clamp"])})
+        self.cd = from_dict(CDConfig, state["cd"])
         self.history = {k: list(v) for k, v in state["history"].items()}
         self.events = list(state["events"])
         self.seconds = float(state["seconds"])
@@ -236,7 +235,7 @@ def main(argv: list[str] | None = None) -> Run:
         except DivergenceError as err:
             rollbacks += 1
             # The log of the run and the settings that failed survive the rollback of its state.
-            events, lr, step_size = run.events, run.optimizer.param_groups[0]["lr"], run.cd.step_size
+            events, lr, step_size = run.events, run.optimizer.param_groups[0]["lr"], run.cd.langevin.step_size
             run.restore(args.out)
             run.events = events
             if rollbacks > args.max_rollbacks:
@@ -245,10 +244,10 @@ def main(argv: list[str] | None = None) -> Run:
                 raise
             for group in run.optimizer.param_groups:
                 group["lr"] = 0.5 * lr
-            run.cd = dataclasses.replace(run.cd, step_size=0.5 * step_size)
+            run.cd.langevin.step_size = 0.5 * step_size
             run.log(
                 f"divergence ({err}). Rolled back to the checkpoint at step {run.step}; continuing with "
-                f"lr {run.optimizer.param_groups[0]['lr']:g} and Langevin step_size {run.cd.step_size:g}"
+                f"lr {run.optimizer.param_groups[0]['lr']:g} and Langevin step_size {run.cd.langevin.step_size:g}"
             )
     run.seconds = seconds_at_start + time.monotonic() - session_start
     run.save(args.out)

@@ -23,7 +23,7 @@ import torch
 
 from ebm_lib.buffer import InitFn, ReplayBuffer
 from ebm_lib.nets import MLPEnergyNet
-from ebm_lib.samplers import langevin_sample
+from ebm_lib.samplers import LangevinConfig, langevin_sample
 from ebm_lib.toy2d import datasets as datasets2d
 from ebm_lib.toy2d.grid import DensityGrid, Extent, learned_density_kl_tv, model_density_grid
 from ebm_lib.toy2d.metrics import energy_distance
@@ -73,11 +73,9 @@ class Settings2D:
 
     def config(self) -> CDConfig:
         extent = datasets2d.dataset_extent(self.dataset)
+        langevin = LangevinConfig(self.n_langevin_steps, self.step_size, None, clamp=(min(extent), max(extent)))
         return CDConfig(
-            n_langevin_steps=self.n_langevin_steps,
-            step_size=self.step_size,
-            noise_scale=None,
-            clamp=(min(extent), max(extent)),
+            langevin,
             alpha=self.alpha,
             max_grad_norm=self.max_grad_norm,
             max_abs_energy=self.max_abs_energy,
@@ -166,7 +164,7 @@ def long_run_samples(
     x0 = box_init(extent)(n, generator)
     config = settings.config()
     return langevin_sample(
-        model, x0, n_steps, settings.step_size, None, clamp=config.clamp, generator=generator
+        model, x0, n_steps, settings.step_size, None, clamp=config.langevin.clamp, generator=generator
     ).samples
 
 
