@@ -137,7 +137,9 @@ def energy_and_grad(energy: Energy, x: torch.Tensor) -> tuple[torch.Tensor, torc
         e = energy(x)
         if not isinstance(e, torch.Tensor) or e.shape != x.shape[:1]:
             got = tuple(e.shape) if isinstance(e, torch.Tensor) else type(e).__name__
-            raise ValueError(f"the energy must return shape (B,) = ({x.shape[0]},), one scalar per input, got {got}")
+            raise ValueError(
+                f"the energy function must return shape (B,) = ({x.shape[0]},), one scalar per input, got {got}"
+            )
         (grad,) = torch.autograd.grad(e.sum(), x)
     return e.detach(), grad
 
