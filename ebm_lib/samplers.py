@@ -183,6 +183,14 @@ def _diagnostics(energies: list[torch.Tensor], grad_norms: list[torch.Tensor], r
     }
 
 
+def _noise_scale(step_size: float, noise_scale: float | None, temperature: float | None) -> float:
+    if temperature is not None and noise_scale is not None:
+        raise ValueError("give noise_scale or temperature, not both")
+    if temperature is not None:
+        return noise_scale_for_temperature(step_size, temperature)
+    return exact_noise_scale(step_size) if noise_scale is None else noise_scale
+
+
 def langevin_sample(
     energy: Energy,
     x_init: torch.Tensor,
@@ -214,12 +222,7 @@ def langevin_sample(
         temperature: instead of ``noise_scale``, the temperature T to sample (noise sqrt(2 h T)).
     """
     _check_run(x_init, n_steps, step_size)
-    if temperature is not None:
-        if noise_scale is not None:
-            raise ValueError("give noise_scale or temperature, not both")
-        noise_scale = noise_scale_for_temperature(step_size, temperature)
-    if noise_scale is None:
-        noise_scale = exact_noise_scale(step_size)
+    noise_scale = _noise_scale(step_size, noise_scale, temperature)
     x = x_init.detach().clone()
     trajectory = [x] if record_trajectory else None
     energies, grad_norms = [], []
