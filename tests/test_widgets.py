@@ -6,8 +6,9 @@ import ipywidgets as widgets
 import pytest
 import torch
 
-from ebm_lib.course.explorer import INITS, LangevinExplorer, initial_points
+from ebm_lib.course.explorer import LangevinExplorer
 from ebm_lib.toy2d.energies import REGISTRY
+from ebm_lib.toy2d.explore import INITS, initial_points
 
 # A lecturer moving sliders: step size, sampler, temperature, start, each one a real change.
 SLIDER_MOVES = [
