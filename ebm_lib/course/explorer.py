@@ -1,25 +1,24 @@
 """The Langevin explorer: sliders over a 2D energy, a particle cloud that answers at once.
 
 ``LangevinExplorer`` is the widget: it draws and wires the controls. What it shows comes from
-``ebm_lib.toy2d.explore``: the settings of one exploration, the run of the chosen sampler (ULA
-or MALA, ``ebm_lib.samplers``) on an energy of ``ebm_lib.toy2d.energies``, and its metrics.
-One figure holds the energy's density and contours, the particle cloud, a few trajectories
-and both marginal histograms against the true marginals (dashed: p at temperature T), with
-the metrics in an HTML table beside it.
+``ebm_lib.toy2d.explore``: the settings of an exploration, the run of the chosen sampler (ULA or
+MALA) on an energy of ``ebm_lib.toy2d.energies``, and the run's metrics. One figure holds the
+energy's density and contours, the particle cloud, a few trajectories and both marginal
+histograms against the true marginals (dashed: p at the temperature T), with the metrics in an
+HTML table beside it.
 
-Speed is the point: a lecturer drags a slider and the picture must follow. The figure
-is built once; a slider change only replaces the data of the moving artists (particles,
-trajectories, histograms, tempered marginals) and re-renders them over a cached picture of
-the static parts (density, contours, axes, true marginals) by blitting on matplotlib's Agg
-canvas; the result goes as a JPEG (2 ms to encode where a PNG takes 10-15 ms, and a smaller
-message to the browser) into an ``ipywidgets.Image``. Only a change of energy redraws the
-whole figure. No ipympl is needed, and the last image is saved with the notebook's widget
-state, so the website shows it too.
+Speed is the point: a lecturer drags a slider and the picture must follow. The figure is built
+once; a slider change only replaces the data of the moving artists (particles, trajectories,
+histograms, tempered marginals) and re-renders them over a cached picture of the static parts
+(density, contours, axes, true marginals) by blitting on matplotlib's Agg canvas; the picture
+goes as a JPEG (2 ms to encode where a PNG takes 10-15 ms, and a smaller message to the browser)
+into an ``ipywidgets.Image``. Only a change of energy redraws the whole figure. No ipympl is
+needed, and the last image is saved with the notebook's widget state, so the website shows it.
 
 Use: ``explorer = LangevinExplorer(); explorer`` in a notebook cell (or
-``display(explorer.widget)``). ``explorer.update(step_size=0.1)`` does what the slider
-does, without a display, and returns the seconds it took (the latency test times it).
-A setting that is refused (unknown, or out of range) raises ValueError and changes nothing.
+``display(explorer.widget)``). ``explorer.update(step_size=0.1)`` does what the slider does,
+without a display, and returns the seconds it took (the latency test times it). A refused
+setting (an unknown name, or a value out of range) raises ValueError and changes nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ import io
 import math
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import ipywidgets as widgets
@@ -39,9 +39,9 @@ from matplotlib.contour import QuadContourSet
 from matplotlib.figure import Figure
 from PIL import Image
 
-from ebm_lib.samplers import SAMPLERS, noise_scale_for_temperature
+from ebm_lib.samplers import SAMPLERS, SampleResult, noise_scale_for_temperature
 from ebm_lib.toy2d.energies import REGISTRY, ToyEnergy
-from ebm_lib.toy2d.explore import INITS, Exploration, ExploreSettings, Target, explore
+from ebm_lib.toy2d.explore import INITS, ExploreSettings, Target, explore, measure
 from ebm_lib.utils import torch_threads
 
 PATH_COLORS = ("tab:red", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "black")
@@ -72,19 +72,16 @@ class LangevinExplorer:
         **params: Any,
     ) -> None:
         self.energies = dict(energies or REGISTRY)
-        self.n_trajectories = n_trajectories
-        self.n_reference = n_reference
-        self.seed = seed
-        self.threads = threads
+        self.n_trajectories, self.n_reference, self.seed, self.threads = n_trajectories, n_reference, seed, threads
         if "energy" not in params and ExploreSettings.energy not in self.energies:
             params["energy"] = next(iter(self.energies))
         self.settings = ExploreSettings().changed(**params)
+        self.metrics: dict[str, float] = {}
+        self.last_update_s = math.nan
         self._targets: dict[str, Target] = {}
         self._contours: dict[str, QuadContourSet] = {}
         self._active: str | None = None
-        self.metrics: dict[str, float] = {}
-        self.last_update_s: float = float("nan")
-        self._controls: dict[str, widgets.Widget] = {}
+        self._controls: dict[str, widgets.ValueWidget] = {}
         self._widget: widgets.Widget | None = None
         self._syncing = False
         self.image = widgets.Image(format="jpeg", layout=widgets.Layout(width=f"{int(figsize[0] * dpi)}px"))
@@ -96,16 +93,17 @@ class LangevinExplorer:
     def update(self, **params: Any) -> float:
         """Apply new settings (like moving sliders), re-sample, re-render; return the seconds taken."""
         start = time.perf_counter()
-        settings = self.settings.changed(**params)
+        settings = self.settings.changed(**params)  # checked before anything is stored
         with torch_threads(self.threads):
             target = self._target(settings.energy)
             if self._active != settings.energy:
                 self._show_energy(settings.energy)
-            run = explore(target, settings, self.seed)
-            self._draw(target, run, settings.temperature)
-        self.settings, self.metrics = settings, run.metrics
+            result = explore(target, settings, self.seed)
+            metrics = measure(target, result)
+            self._draw(target, result, settings.temperature)
+        self.settings, self.metrics = settings, metrics
         self.last_update_s = time.perf_counter() - start
-        self.table.value = metrics_table(self.metrics, settings, target.energy.title, self.last_update_s)
+        self.table.value = metrics_table(metrics, settings, target.energy.title, self.last_update_s)
         self._sync_controls()
         return self.last_update_s
 
@@ -141,40 +139,34 @@ class LangevinExplorer:
         return self._targets[name]
 
     def _build_figure(self, figsize: tuple[float, float], dpi: int) -> None:
-        fig = Figure(figsize=figsize, dpi=dpi)
+        fig = self._fig = Figure(figsize=figsize, dpi=dpi)
         FigureCanvasAgg(fig)
         grid = fig.add_gridspec(2, 2, width_ratios=[1.15, 1], left=0.06, right=0.98, bottom=0.1, top=0.9)
         grid.update(wspace=0.18, hspace=0.5)
         ax = self._ax = fig.add_subplot(grid[:, 0])
         self._ax_m = [fig.add_subplot(grid[0, 1]), fig.add_subplot(grid[1, 1])]
-        self._image_artist = ax.imshow(
-            np.zeros((2, 2)), origin="lower", cmap="Blues", aspect="auto", interpolation="bilinear"
-        )
+        self._image_artist = ax.imshow(np.zeros((2, 2)), origin="lower", cmap="Blues", aspect="auto")
+        self._image_artist.set_interpolation("bilinear")
         self._mode_marks = ax.scatter([], [], marker="x", s=30, c="black", linewidths=1, zorder=3)
+        ax.tick_params(labelsize=8)
         # moving artists: drawn by blitting over the cached background
         self._cloud = ax.scatter(np.zeros(1), np.zeros(1), s=5, c="#e66100", alpha=0.7, linewidths=0, zorder=4)
         self._paths = [
             ax.plot([], [], lw=0.7, color=PATH_COLORS[i % len(PATH_COLORS)], alpha=0.85, zorder=5)[0]
             for i in range(self.n_trajectories)
         ]
-        self._starts = ax.scatter(
-            np.zeros(1), np.zeros(1), s=16, c="white", edgecolors="black", linewidths=0.8, zorder=6
-        )
+        self._starts = ax.scatter(np.zeros(1), np.zeros(1), s=16, c="white", edgecolors="black", linewidths=0.8)
+        self._starts.set_zorder(6)
         self._true_lines, self._tempered_lines, self._hists = [], [], []
         for i, axm in enumerate(self._ax_m):
-            (line,) = axm.plot([], [], color="tab:blue", lw=1.5, label="true marginal of p")
-            (tempered,) = axm.plot([], [], color="tab:blue", lw=1.0, ls="--", label="p at temperature T")
-            hist = axm.stairs(np.zeros(1), np.array([0.0, 1.0]), fill=True, color="tab:orange", alpha=0.55)
-            hist.set_label("particles")
+            self._true_lines += axm.plot([], [], color="tab:blue", lw=1.5, label="true marginal of p")
+            self._tempered_lines += axm.plot([], [], color="tab:blue", lw=1.0, ls="--", label="p at temperature T")
+            self._hists.append(axm.stairs(np.zeros(1), [0.0, 1.0], fill=True, color="tab:orange", alpha=0.55))
+            self._hists[-1].set_label("particles")
             axm.set_xlabel(f"$x_{i + 1}$", fontsize=9, labelpad=1)
             axm.tick_params(labelsize=8)
             axm.set_yticks([])
-            self._true_lines.append(line)
-            self._tempered_lines.append(tempered)
-            self._hists.append(hist)
         self._ax_m[0].legend(fontsize=7, loc="upper right", frameon=False)
-        ax.tick_params(labelsize=8)
-        self._fig = fig
         self._moving = [self._cloud, *self._paths, self._starts, *self._hists, *self._tempered_lines]
 
     def _show_energy(self, name: str) -> None:
@@ -187,9 +179,9 @@ class LangevinExplorer:
         self._image_artist.set_extent(bg.extent)
         self._image_artist.set_clim(0, float(np.sqrt(bg.density.max())))
         if name not in self._contours:
-            levels = np.quantile(bg.density[bg.density > 0], [0.6, 0.8, 0.9, 0.95, 0.98])
+            levels = np.unique(np.quantile(bg.density[bg.density > 0], [0.6, 0.8, 0.9, 0.95, 0.98]))
             self._contours[name] = ax.contour(
-                bg.x_centers, bg.y_centers, bg.density, levels=np.unique(levels), colors="tab:blue", linewidths=0.5
+                bg.x_centers, bg.y_centers, bg.density, levels=levels, colors="tab:blue", linewidths=0.5
             )
         self._mode_marks.set_offsets(energy.modes.numpy() if energy.modes is not None else np.zeros((0, 2)))
         ax.set_title(energy.title, fontsize=10)
@@ -207,15 +199,14 @@ class LangevinExplorer:
         for artist in self._moving:
             artist.set_visible(True)
 
-    def _draw(self, target: Target, run: Exploration, temperature: float) -> None:
+    def _draw(self, target: Target, result: SampleResult, temperature: float) -> None:
         """Give the moving artists the run's data, blit them over the background, send a JPEG."""
-        samples = run.result.samples
-        self._cloud.set_offsets(samples.numpy())
-        traj = run.result.trajectory[:, : self.n_trajectories].numpy()
+        self._cloud.set_offsets(result.samples.numpy())
+        traj = result.trajectory[:, : self.n_trajectories].numpy()
         for i, line in enumerate(self._paths):
             line.set_data(traj[:, i, 0], traj[:, i, 1]) if i < traj.shape[1] else line.set_data([], [])
         self._starts.set_offsets(traj[0])
-        for hist, (density, edges) in zip(self._hists, target.particle_marginals(run.kept, len(samples))):
+        for hist, (density, edges) in zip(self._hists, target.particle_marginals(result.samples)):
             hist.set_data(density, edges)
         tempered = target.tempered_marginals(temperature) if abs(temperature - 1.0) > 1e-9 else [([], [])] * 2
         for line, (centres, density) in zip(self._tempered_lines, tempered):
@@ -230,17 +221,16 @@ class LangevinExplorer:
 
     # --- controls ------------------------------------------------------------------------
     def _build_widget(self) -> widgets.Widget:
-        p = self.params
-        log_slider = dict(base=10, step=0.1, readout_format=".2g")
-        c = {
+        p, log = self.params, {"base": 10, "readout_format": ".2g"}
+        c = self._controls = {
             "energy": widgets.Dropdown(options=list(self.energies), value=p["energy"], description="energy"),
             "sampler": widgets.Dropdown(options=list(SAMPLERS), value=p["sampler"], description="sampler"),
             "init": widgets.Dropdown(options=list(INITS), value=p["init"], description="start"),
             "step_size": widgets.FloatLogSlider(
-                value=p["step_size"], min=-4, max=0, description="step size h", **log_slider
+                value=p["step_size"], min=-4, max=0, step=0.1, description="step size h", **log
             ),
             "temperature": widgets.FloatLogSlider(
-                value=p["temperature"], min=-4, max=1, description="temperature T", **{**log_slider, "step": 0.25}
+                value=p["temperature"], min=-4, max=1, step=0.25, description="temperature T", **log
             ),
             "n_steps": widgets.IntSlider(value=p["n_steps"], min=0, max=2000, step=10, description="steps"),
             "n_particles": widgets.IntSlider(
@@ -252,8 +242,7 @@ class LangevinExplorer:
             control.layout = widgets.Layout(width="330px")
             if hasattr(control, "continuous_update"):
                 control.continuous_update = False  # sample once the slider is released
-            control.observe(self._on_change(name), names="value")
-        self._controls = c
+            control.observe(partial(self._on_change, name), names="value")
         wrap = widgets.Layout(flex_flow="row wrap", align_items="flex-start")
         choices = widgets.VBox([c["energy"], c["sampler"], c["init"]])
         sliders = widgets.VBox([c["step_size"], c["temperature"], c["n_steps"], c["n_particles"]])
@@ -262,16 +251,12 @@ class LangevinExplorer:
             [widgets.HBox([choices, sliders], layout=wrap), widgets.HBox([self.image, self.table], layout=wrap)]
         )
 
-    def _on_change(self, name: str) -> Callable[[dict], None]:
-        def handler(change: dict) -> None:
-            if not self._syncing:
-                self.update(**{name: change["new"]})
-
-        return handler
+    def _on_change(self, name: str, change: dict) -> None:
+        if not self._syncing:
+            self.update(**{name: change["new"]})
 
     def _sync_controls(self) -> None:
-        params = self.params
-        self._syncing = True
+        params, self._syncing = self.params, True
         try:
             for name, control in self._controls.items():
                 if control.value != params[name]:
@@ -286,31 +271,28 @@ def _fmt(v: float | None, digits: int = 4) -> str:
 
 def metrics_table(m: Mapping[str, float], s: ExploreSettings, title: str, seconds: float) -> str:
     """The HTML beside the figure: a line of settings, the metrics with their floors, a note."""
-    rows = [
-        (
-            "energy distance D² to p",
-            f"{_fmt(m['energy_distance'])} <small>(exact: {_fmt(m['energy_distance_floor'], 2)})</small>",
-        ),
-        ("histogram TV", f"{_fmt(m['histogram_tv'], 3)} <small>(exact: {_fmt(m['histogram_tv_floor'], 2)})</small>"),
-        ("histogram KL", _fmt(m["histogram_kl"], 3)),
-        ("mode occupancy TV", _fmt(m.get("occupancy_tv", float("nan")), 3)),
-        ("acceptance rate", _fmt(m["accept_rate"], 3) if s.sampler == "MALA" else "1 (ULA accepts all)"),
-        ("mean |∇E| at the end", _fmt(m["grad_norm"], 3)),
-        ("ESS per chain (x₁, 2nd half)", _fmt(m["ess_per_chain"], 3)),
-        ("diverged particles", f"{int(m['diverged'])}"),
-        ("temperature T = s²/(2h)", _fmt(s.temperature, 3)),
-        ("update time", f"{1000 * seconds:.0f} ms"),
-    ]
+
+    def with_floor(key: str, digits: int) -> str:
+        return f"{_fmt(m[key], digits)} <small>(exact: {_fmt(m[key + '_floor'], 2)})</small>"
+
+    rows = {
+        "energy distance D² to p": with_floor("energy_distance", 4),
+        "histogram TV": with_floor("histogram_tv", 3),
+        "histogram KL": _fmt(m["histogram_kl"], 3),
+        "mode occupancy TV": _fmt(m.get("occupancy_tv", math.nan), 3),
+        "acceptance rate": _fmt(m["accept_rate"], 3) if s.sampler == "MALA" else "1 (ULA accepts all)",
+        "mean |∇E| at the end": _fmt(m["grad_norm"], 3),
+        "ESS per chain (x₁, 2nd half)": _fmt(m["ess_per_chain"], 3),
+        "diverged particles": f"{int(m['diverged'])}",
+        "temperature T = s²/(2h)": _fmt(s.temperature, 3),
+        "update time": f"{1000 * seconds:.0f} ms",
+    }
     noise = noise_scale_for_temperature(s.step_size, s.temperature)
-    head = (
-        f"<b>{title}</b>: {s.sampler}, h = {s.step_size:.3g}, noise s = {noise:.3g}, {s.n_steps} steps, "
-        f"{s.n_particles} particles from {s.init}"
-    )
-    body = "".join(f"<tr><td style='padding-right:10px'>{k}</td><td><b>{v}</b></td></tr>" for k, v in rows)
-    notes = (
-        "noise scale s = sqrt(2 h T); T = 1 samples p exactly as h -> 0. "
-        "Crosses: modes; white dots: where the drawn paths start; exact: what exact samples of the same size score."
-    )
+    head = f"<b>{title}</b>: {s.sampler}, h = {s.step_size:.3g}, noise s = {noise:.3g}, {s.n_steps} steps, "
+    head += f"{s.n_particles} particles from {s.init}"
+    body = "".join(f"<tr><td style='padding-right:10px'>{k}</td><td><b>{v}</b></td></tr>" for k, v in rows.items())
+    notes = "noise scale s = sqrt(2 h T); T = 1 samples p exactly as h -> 0. Crosses: modes; white dots: where the "
+    notes += "drawn paths start; exact: what exact samples of the same size score."
     return (
         f"<div style='font-size:12px'>{head}</div><table style='font-size:12px'>{body}</table>"
         f"<div style='font-size:11px;color:#555'>{notes}</div>"

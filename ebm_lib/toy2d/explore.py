@@ -1,31 +1,28 @@
 """One exploration of Langevin sampling on a 2D energy: its settings, its run, its metrics.
 
-This is the part of the Langevin explorer that knows no drawing: ``ebm_lib.course.explorer``
-draws what it returns, and a browser version can reuse it as it is.
+The part of the Langevin explorer that knows no drawing: ``ebm_lib.course.explorer`` draws
+what it returns, and a browser version can reuse it as it is.
 
-An exploration (``ExploreSettings``) picks an energy of ``ebm_lib.toy2d.energies`` by name,
-a sampler of ``ebm_lib.samplers.SAMPLERS`` ("ULA" or "MALA", both called with the same
-arguments), a start (``INITS``), a step size h, a temperature T (the noise sqrt(2 h T)), a
-number of steps and of particles. ``explore`` runs it from one seed, so the same settings
-give the same particles and a change of one setting shows only what that setting does.
+An exploration (``ExploreSettings``) names an energy of ``ebm_lib.toy2d.energies``, a sampler
+of ``ebm_lib.samplers.SAMPLERS`` ("ULA" or "MALA", both called with the same arguments), a
+start (``INITS``), a step size h, a temperature T (noise sqrt(2 h T)) and the numbers of steps
+and particles. ``explore`` runs it from one seed: the same settings give the same particles,
+and a change of one setting shows only what that setting does.
 
 What a run is measured against is computed once per energy (``Target``): density grids, a
-fixed exact reference sample, the true marginals, and the noise floors, what exact samples
-of the same size score. The metrics of a run (``measure``):
+fixed exact reference sample, the true marginals, and the noise floors (what exact samples of
+the same size score). The metrics of a run (``measure``):
 
-    energy_distance     D^2 to the reference sample (``metrics.energy_distance``), with
-                        energy_distance_floor
-    histogram_tv        TV between the particles' histogram and p on a 40 x 40 grid, with
-                        histogram_tv_floor (diverged particles count as mass outside the grid)
-    histogram_kl        KL(histogram || p) on the same grid
-    occupancy_tv        TV between the fraction of particles nearest each mode and the mode
-                        weights (energies with more than one mode)
-    accept_rate         MALA's fraction of accepted proposals (NaN for ULA, which accepts all)
-    grad_norm           mean |grad E| at the final particles
-    ess_per_chain       effective sample size of x1 over the second half of the run, per chain
-                        (NaN with fewer than 4 states or a non-finite one)
-    diverged            particles that left for infinity (non-finite, or beyond 1e6 on their
-                        way there); every other metric but histogram TV drops them
+    energy_distance   D^2 to the reference sample, and energy_distance_floor
+    histogram_tv      TV between the particles' histogram and p on a 40 x 40 grid, and
+                      histogram_tv_floor; histogram_kl, KL(histogram || p) on the same grid
+    occupancy_tv      TV between the fractions of particles nearest each mode and the mode
+                      weights (energies with more than one mode)
+    accept_rate       MALA's fraction of accepted proposals (NaN for ULA, which accepts all)
+    grad_norm         mean |grad E| at the final particles
+    ess_per_chain     effective sample size of x1 over the second half of the run, per chain
+    diverged          particles that left for infinity (non-finite, or beyond 1e6 on their way);
+                      the other metrics drop them, but histogram TV counts them as mass outside
 """
 
 from __future__ import annotations
@@ -43,7 +40,7 @@ from ebm_lib.toy2d import metrics
 from ebm_lib.toy2d.energies import ToyEnergy
 
 INITS = ("gaussian", "uniform", "one point", "exact samples")
-Marginal = tuple[np.ndarray, np.ndarray]  # (cell centres, density) or (density, edges) of one coordinate
+Marginal = tuple[np.ndarray, np.ndarray]  # one coordinate: (centres, density), or (density, edges) of a histogram
 
 
 def initial_points(kind: str, n: int, energy: ToyEnergy, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -65,7 +62,7 @@ def initial_points(kind: str, n: int, energy: ToyEnergy, generator: torch.Genera
 class ExploreSettings:
     """The settings of one exploration (the explorer's controls), checked when made.
 
-    The energy is a name of the registry the explorer was given; it checks that name.
+    Only the energy's name is left to the caller to check (against its own registry).
     """
 
     energy: str = "mixture"
@@ -77,40 +74,37 @@ class ExploreSettings:
     init: str = "gaussian"
 
     def __post_init__(self) -> None:
-        if self.sampler not in SAMPLERS:
-            raise ValueError(f"sampler must be one of {tuple(SAMPLERS)}, got {self.sampler!r}")
-        if self.init not in INITS:
-            raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
+        for name, choices in (("sampler", tuple(SAMPLERS)), ("init", INITS)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
         for name in ("step_size", "temperature"):
             value = getattr(self, name)
             if not (isinstance(value, numbers.Real) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
         for name, least in (("n_steps", 0), ("n_particles", 1)):
             value = getattr(self, name)
-            if not (isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= least):
+            if isinstance(value, bool) or not (isinstance(value, numbers.Integral) and value >= least):
                 raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
 
     def changed(self, **changes: object) -> ExploreSettings:
-        """A copy with some settings changed (checked; this one is left as it is)."""
-        known = [f.name for f in dataclasses.fields(self)]
-        unknown = set(changes) - set(known)
-        if unknown:
-            raise ValueError(f"unknown settings {sorted(unknown)}; known: {sorted(known)}")
+        """A checked copy with some settings changed; this one stays as it is."""
+        known = sorted(f.name for f in dataclasses.fields(self))
+        if set(changes) - set(known):
+            raise ValueError(f"unknown settings {sorted(set(changes) - set(known))}; known: {known}")
         return dataclasses.replace(self, **changes)
 
 
 class Target:
     """What the explorations of one energy are measured against, computed once.
 
-    density (120 x 120 cells) is for the picture, metric_grid (40 x 40) for histogram TV and
-    KL, reference is the energy's fixed exact sample of size n_reference, marginals are the
-    true marginal densities of x1 and x2 (from a 200 x 200 grid), hist_edges the 60 bins of
-    the particles' marginal histograms. The floors are drawn with seed + 1.
+    density (120 x 120 cells) is for the picture, metric_grid (40 x 40) for histogram TV and KL,
+    reference the energy's fixed exact sample of size n_reference, marginals the true marginal
+    densities of x1 and x2 (a 200 x 200 grid), hist_edges the 60 bins of the particles'
+    histograms. The exact samples of the floors are drawn from seed + 1.
     """
 
     def __init__(self, energy: ToyEnergy, n_reference: int = 1000, seed: int = 0) -> None:
-        self.energy = energy
-        self.seed = seed
+        self.energy, self.seed = energy, seed
         self.density = energy.density_grid(bins=120)
         self.metric_grid = energy.density_grid(bins=40)
         self.reference = energy.reference_samples(n_reference)
@@ -125,10 +119,8 @@ class Target:
         """(energy distance, histogram TV) of n exact samples: the noise floors at size n."""
         if n not in self._floors:
             exact = self.energy.reference_samples(n, torch.Generator().manual_seed(self.seed + 1))
-            self._floors[n] = (
-                metrics.energy_distance(exact, self.reference, self.reference_self),
-                metrics.histogram_tv(exact, self.metric_grid),
-            )
+            distance = metrics.energy_distance(exact, self.reference, self.reference_self)
+            self._floors[n] = (distance, metrics.histogram_tv(exact, self.metric_grid))
         return self._floors[n]
 
     def tempered_marginals(self, temperature: float) -> list[Marginal]:
@@ -136,48 +128,33 @@ class Target:
         grid = self.energy.density_grid(bins=80, temperature=temperature, oversample=2)
         return [grid.marginal(0), grid.marginal(1)]
 
-    def particle_marginals(self, kept: torch.Tensor, n_particles: int) -> list[Marginal]:
-        """Histograms (density, edges) of the kept particles' x1 and x2, as fractions of all particles."""
-        out = []
+    def particle_marginals(self, samples: torch.Tensor) -> list[Marginal]:
+        """Histograms (density, edges) of x1 and x2 of the particles that did not diverge,
+        as fractions of all particles."""
+        kept, out = finite_particles(samples).numpy(), []
         for i in range(2):
-            counts, edges = np.histogram(kept[:, i].numpy(), bins=self.hist_edges[i])
-            out.append((counts / max(n_particles, 1) / (edges[1] - edges[0]), edges))
+            counts, edges = np.histogram(kept[:, i], bins=self.hist_edges[i])
+            out.append((counts / max(len(samples), 1) / (edges[1] - edges[0]), edges))
         return out
 
 
-@dataclass
-class Exploration:
-    """One run: the sampler's result (with every particle's trajectory), the particles that
-    did not diverge, and the metrics of ``measure``."""
-
-    result: SampleResult
-    kept: torch.Tensor
-    metrics: dict[str, float]
+def finite_particles(samples: torch.Tensor) -> torch.Tensor:
+    """The particles that did not diverge: finite, and below 1e6 (a chain on its way to infinity)."""
+    return samples[torch.isfinite(samples).all(dim=1) & (samples.abs().amax(dim=1) < 1e6)]
 
 
-def explore(target: Target, settings: ExploreSettings, seed: int = 0) -> Exploration:
-    """Start the particles and run the chosen sampler from ``seed``, then measure the run."""
-    generator = torch.Generator().manual_seed(seed)
-    x_init = initial_points(settings.init, settings.n_particles, target.energy, generator)
-    sampler = SAMPLERS[settings.sampler]
-    result = sampler(
-        target.energy,
-        x_init,
-        settings.n_steps,
-        settings.step_size,
-        temperature=settings.temperature,
-        generator=generator,
-        record_trajectory=True,
+def explore(target: Target, settings: ExploreSettings, seed: int = 0) -> SampleResult:
+    """Start the particles and run the chosen sampler from ``seed``, recording every trajectory."""
+    s, g = settings, torch.Generator().manual_seed(seed)
+    x_init = initial_points(s.init, s.n_particles, target.energy, g)
+    return SAMPLERS[s.sampler](
+        target.energy, x_init, s.n_steps, s.step_size, temperature=s.temperature, generator=g, record_trajectory=True
     )
-    samples = result.samples
-    finite = torch.isfinite(samples).all(dim=1) & (samples.abs().amax(dim=1) < 1e6)
-    kept = samples[finite]
-    return Exploration(result, kept, measure(target, result, kept))
 
 
-def measure(target: Target, result: SampleResult, kept: torch.Tensor) -> dict[str, float]:
-    """The metrics of a run (see the module's docstring); ``kept``: its samples that did not diverge."""
-    energy = target.energy
+def measure(target: Target, result: SampleResult) -> dict[str, float]:
+    """The metrics of a run of ``explore`` (see the module's docstring)."""
+    energy, kept = target.energy, finite_particles(result.samples)
     m: dict[str, float] = {"diverged": float(len(result.samples) - len(kept))}
     m["energy_distance"] = metrics.energy_distance(kept, target.reference, target.reference_self)
     m["histogram_tv"] = metrics.histogram_tv(result.samples, target.metric_grid)
@@ -187,10 +164,8 @@ def measure(target: Target, result: SampleResult, kept: torch.Tensor) -> dict[st
         m["occupancy_tv"] = metrics.occupancy_tv(occupancy, energy.mode_weights)
     m["accept_rate"] = float("nan") if result.accept_rate is None else result.accept_rate
     m["grad_norm"] = metrics.mean_gradient_norm(energy, kept)
-    half = result.trajectory[result.trajectory.shape[0] // 2 :, :, 0]
-    if half.shape[0] >= 4 and bool(torch.isfinite(half).all()):
-        m["ess_per_chain"] = float(metrics.effective_sample_size(half)) / half.shape[1]
-    else:
-        m["ess_per_chain"] = float("nan")
+    half = result.trajectory[result.trajectory.shape[0] // 2 :, :, 0]  # x1, 2nd half; ESS needs 4 finite states
+    ess = metrics.effective_sample_size(half) if half.shape[0] >= 4 and bool(torch.isfinite(half).all()) else math.nan
+    m["ess_per_chain"] = float(ess) / half.shape[1]
     m["energy_distance_floor"], m["histogram_tv_floor"] = target.floors(len(result.samples))
     return m
