@@ -66,7 +66,7 @@ from ebm_lib.course.exercises import (
     check_step_size_choice,
     step_size_distance_curve,
 )
-from ebm_lib.course.explorer import LangevinExplorer, initial_points
+from ebm_lib.course.explorer import LangevinExplorer
 from ebm_lib.samplers import (
     exact_noise_scale,
     langevin_sample,
@@ -76,6 +76,7 @@ from ebm_lib.samplers import (
 )
 from ebm_lib.toy2d import energies as toy
 from ebm_lib.toy2d import metrics
+from ebm_lib.toy2d.explore import initial_points
 
 torch.set_num_threads(1)  # 2D batches are tiny: starting threads costs more than it saves
 g = ebm_lib.utils.seed_everything(0)  # seeds Python, NumPy and torch; g is our generator for every draw

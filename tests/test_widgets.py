@@ -6,8 +6,9 @@ import ipywidgets as widgets
 import pytest
 import torch
 
-from ebm_lib.course.explorer import INITS, LangevinExplorer, initial_points
+from ebm_lib.course.explorer import LangevinExplorer
 from ebm_lib.toy2d.energies import REGISTRY
+from ebm_lib.toy2d.explore import INITS, initial_points
 
 # A lecturer moving sliders: step size, sampler, temperature, start, each one a real change.
 SLIDER_MOVES = [
@@ -81,8 +82,22 @@ def test_controls_drive_the_explorer_and_follow_it(explorer):
     explorer.update(n_steps=200, step_size=0.01)
 
 
-def test_unknown_settings_are_refused(explorer):
-    with pytest.raises(ValueError, match="unknown settings"):
-        explorer.update(stepsize=0.1)
-    with pytest.raises(ValueError, match="sampler"):
-        explorer.update(sampler="HMC")
+def test_refused_settings_change_nothing_and_later_updates_work(explorer):
+    params, image = explorer.params, explorer.image.value
+    refusals = [
+        ({"stepsize": 0.1}, "unknown settings"),
+        ({"sampler": "HMC"}, "sampler must be one of"),
+        ({"energy": "volcano"}, "unknown energy 'volcano'; choose one of"),
+        ({"init": "corner"}, "init must be one of"),
+        ({"step_size": -0.1}, "step_size must be a positive number"),
+        ({"n_steps": 20, "n_particles": 0}, "n_particles must be an integer >= 1"),
+    ]
+    for change, message in refusals:
+        with pytest.raises(ValueError, match=message):
+            explorer.update(**change)
+        assert explorer.params == params and explorer.image.value == image
+    explorer.update(step_size=0.02)
+    assert explorer.params == {**params, "step_size": 0.02}
+    explorer.update(step_size=0.01)
+    with pytest.raises(ValueError, match="unknown energy"):
+        LangevinExplorer(energy="volcano")
