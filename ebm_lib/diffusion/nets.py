@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ebm_lib.nets import EnergyNet, ResidualBlock, count_flops
+from ebm_lib.nets import EnergyNet, ResidualBlock, forward_flops
 from ebm_lib.utils import check_batch
 
 
@@ -41,8 +41,8 @@ class NoiseConditionalNet(EnergyNet):
         return EnergyAtLevel(self, sigma)
 
     def flops_per_input(self, sample_shape: Sequence[int] | None = None) -> int:
-        shape = tuple(sample_shape) if sample_shape is not None else self.sample_shape
-        return count_flops(self.at(1.0), shape)
+        """FLOPs of one forward pass on one input at one noise level, the sigma embedding included."""
+        return forward_flops(self, self.example_input(sample_shape), 1.0)
 
 
 class EnergyAtLevel(nn.Module):
