@@ -1,4 +1,17 @@
-"""Analytic noise-conditional energies (the test bench of the diffusion world) and sums of energies."""
+"""Analytic noise-conditional energies, the test bench of the diffusion world, and sums of energies.
+
+A noise-conditional energy (``ebm_lib.diffusion.dsm.NoiseConditionalEnergy``) is callable as
+``energy(x, sigma)`` and gives, with ``at(sigma)``, the plain energy of one level for ebm_lib's
+samplers. The networks of ``ebm_lib.diffusion.nets`` are such energies, learned; the ones here
+are exact, because noise acts on them in closed form:
+
+    NoisyGaussianMixture   the ring mixture of ``ebm_lib.toy2d.energies`` with noise: variances add
+    HalfPlane              a soft wall, a factor for products (not normalisable on its own)
+    NoisyHalfPlane         the wall with noise: it only grows softer
+    SumOfEnergies          E_1 + E_2 + ...: the product of experts p_1 p_2 ..., plain or noisy
+    product_samples, product_mode_weights
+                           exact samples and mode weights of mixture * wall, for checking samplers
+"""
 
 from __future__ import annotations
 
@@ -11,14 +24,12 @@ from ebm_lib.diffusion.nets import sigma_column
 from ebm_lib.samplers import energy_and_grad
 from ebm_lib.toy2d.energies import GaussianMixture, ToyEnergy
 
-# --- analytic noise-conditional energies ---------------------------------------------------------
-
 
 class NoisyGaussianMixture:
     """The ring mixture of ``ebm_lib.toy2d.energies.GaussianMixture`` with noise of scale sigma added.
 
     Noise adds variances: p_sigma = sum_k w_k N(mu_k, (s^2 + sigma^2) I), so every noisy
-    density, its energy and its score are known exactly; the test bench for everything above.
+    density, its energy and its score are known exactly.
     """
 
     def __init__(self, mixture: GaussianMixture):
@@ -39,11 +50,6 @@ class NoisyGaussianMixture:
         sq = torch.cdist(x, mu).pow(2)  # (B, K)
         log_terms = self.mode_weights.to(x).log() - sq / (2 * var) - torch.log(2 * math.pi * var)
         return -torch.logsumexp(log_terms, dim=1)
-
-
-def gaussian_noisy_score(x: torch.Tensor, mean: torch.Tensor, std: float, sigma: float) -> torch.Tensor:
-    """Score of N(mean, std^2 I) with noise sigma added: -(x - mean) / (std^2 + sigma^2)."""
-    return -(x - mean) / (std**2 + sigma**2)
 
 
 class HalfPlane(ToyEnergy):
