@@ -73,12 +73,17 @@ class HalfPlane(ToyEnergy):
         return f"HalfPlane(normal={self.normal.tolist()}, offset={self.offset}, softness={self.softness})"
 
     def energy_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        n = self.normal.to(x)
-        u = (self.offset - x @ n) / self.softness
-        energy = -torch.special.log_ndtr(u)
+        energy, u = self.energy_with_softness(x, self.softness)
         # d/du log Phi(u) = phi(u) / Phi(u) = exp(log phi(u) - log Phi(u)), stable for u << 0
         ratio = torch.exp(-0.5 * u * u - 0.5 * math.log(2 * math.pi) + energy)
-        return energy, (ratio / self.softness).unsqueeze(1) * n
+        return energy, (ratio / self.softness).unsqueeze(1) * self.normal.to(x)
+
+    def energy_with_softness(
+        self, x: torch.Tensor, softness: float | torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """E = -log Phi(u) and u = (offset - n.x) / softness, for a softness per point (B,) or one for all."""
+        u = (self.offset - x @ self.normal.to(x)) / softness
+        return -torch.special.log_ndtr(u), u
 
     def noisy(self, sigma: float) -> HalfPlane:
         return HalfPlane(self.normal.tolist(), self.offset, math.sqrt(self.softness**2 + sigma**2))
@@ -95,7 +100,7 @@ class NoisyHalfPlane:
 
     def __call__(self, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
         softness = (self.wall.softness**2 + sigma_column(sigma, len(x), x).squeeze(1) ** 2).sqrt()
-        return -torch.special.log_ndtr((self.wall.offset - x @ self.wall.normal.to(x)) / softness)
+        return self.wall.energy_with_softness(x, softness)[0]
 
 
 class SumOfEnergies:
