@@ -7,9 +7,9 @@ Design rules every net here follows (notebook 1 shows why):
   * no batch normalisation or other batch-dependent layers, so that an input's energy
     does not depend on which other inputs share its batch.
 
-Cost is reported by ``num_parameters()`` and ``flops_per_input()``; FLOPs count
-2 x the multiply-accumulates of the convolution and linear layers (biases and
-activations, a few percent, are left out).
+Cost is reported by ``num_parameters()`` and ``flops_per_input()``: 2 x the multiply-accumulates
+of the convolution and linear layers, counted by torch's FlopCounterMode (biases and activations,
+a few percent, are left out).
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
+from torch.utils.flop_counter import FlopCounterMode
 
-from ebm_lib.utils import check_batch
+from ebm_lib.utils import check_batch, eval_mode
 
 ACTIVATIONS = {"silu": F.silu, "relu": F.relu, "elu": F.elu, "softplus": F.softplus}
 
@@ -60,40 +61,27 @@ class EnergyNet(nn.Module):
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
     def flops_per_input(self, sample_shape: Sequence[int] | None = None) -> int:
-        """FLOPs (2 x multiply-accumulates) of one forward pass on one input."""
+        """FLOPs (2 x multiply-accumulates) of one forward pass on one input (``forward_flops``)."""
+        return forward_flops(self, self.example_input(sample_shape))
+
+    def example_input(self, sample_shape: Sequence[int] | None = None) -> torch.Tensor:
+        """One input of zeros, shape (1, *sample_shape) (default: the net's), on the net's device and dtype."""
         shape = tuple(sample_shape) if sample_shape is not None else self.sample_shape
         if any(s is None for s in shape):
             raise ValueError(f"give a concrete sample_shape, this net accepts {self.sample_shape}")
-        return count_flops(self, shape)
+        param = next(self.parameters())
+        return torch.zeros(1, *shape, dtype=param.dtype, device=param.device)
 
 
-def count_flops(net: nn.Module, sample_shape: Sequence[int]) -> int:
-    """FLOPs of one forward pass on one input, measured with forward hooks.
+def forward_flops(module: nn.Module, *inputs: object) -> int:
+    """FLOPs of ``module(*inputs)`` in eval mode, counted by torch's ``FlopCounterMode``.
 
-    Conv2d: 2 * (output elements) * (C_in / groups) * kH * kW.  Linear: 2 * in * out.
+    It counts matrix products and convolutions only, 2 x their multiply-accumulates:
+    Conv2d 2 * (output elements) * (C_in / groups) * kH * kW, Linear 2 * in * out per row.
     """
-    macs = 0
-
-    def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
-        nonlocal macs
-        if isinstance(module, nn.Conv2d):
-            kh, kw = module.kernel_size
-            macs += output.numel() * (module.in_channels // module.groups) * kh * kw
-        elif isinstance(module, nn.Linear):
-            macs += output.numel() * module.in_features
-
-    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
-    was_training = net.training
-    try:
-        net.eval()
-        param = next(net.parameters())
-        with torch.no_grad():
-            net(torch.zeros(1, *sample_shape, dtype=param.dtype, device=param.device))
-    finally:
-        net.train(was_training)
-        for h in handles:
-            h.remove()
-    return 2 * macs
+    with eval_mode(module), torch.no_grad(), FlopCounterMode(display=False) as counter:
+        module(*inputs)
+    return counter.get_total_flops()
 
 
 def _linear(n_in: int, n_out: int, use_spectral_norm: bool) -> nn.Linear:
@@ -172,14 +160,10 @@ class MLPEnergyNet(EnergyNet):
         def norm(layer: nn.Linear) -> float:
             return torch.linalg.matrix_norm(layer.weight, ord=2).item()
 
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             bound = norm(self.fc_in) * a * norm(self.fc_out)
             for block in self.blocks:
                 bound *= 1 + a * a * norm(block.fc1) * norm(block.fc2)
-        finally:
-            self.train(was_training)
         return bound
 
 
@@ -195,19 +179,13 @@ class ConvEnergyNet(EnergyNet):
         super().__init__()
         self.arch_kwargs = dict(in_channels=in_channels, width=width, channel_mults=tuple(channel_mults))
         self.sample_shape = (in_channels, None, None)
+        channels = [in_channels] + [width * mult for mult in channel_mults]
         layers: list[nn.Module] = []
-        c_in = in_channels
-        for mult in channel_mults:
-            c_out = width * mult
-            layers += [
-                nn.Conv2d(c_in, c_out, 3, padding=1),
-                nn.SiLU(),
-                nn.Conv2d(c_out, c_out, 4, stride=2, padding=1),
-                nn.SiLU(),
-            ]
-            c_in = c_out
+        for c_in, c_out in zip(channels, channels[1:]):
+            layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.SiLU()]
+            layers += [nn.Conv2d(c_out, c_out, 4, stride=2, padding=1), nn.SiLU()]
         self.features = nn.Sequential(*layers)
-        self.head = nn.Linear(c_in, 1)
+        self.head = nn.Linear(channels[-1], 1)
 
     def energy(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x).mean(dim=(2, 3))).squeeze(-1)
@@ -231,17 +209,10 @@ class MNISTEnergyNet(EnergyNet):
         self.arch_kwargs = dict(width=width)
         self.sample_shape = (1, 28, 28)
         c = width
-        self.features = nn.Sequential(
-            nn.Conv2d(1, c, 5, stride=2, padding=4),  # 28 -> 16
-            nn.SiLU(),
-            nn.Conv2d(c, 2 * c, 3, stride=2, padding=1),  # 16 -> 8
-            nn.SiLU(),
-            nn.Conv2d(2 * c, 4 * c, 3, stride=2, padding=1),  # 8 -> 4
-            nn.SiLU(),
-            nn.Conv2d(4 * c, 4 * c, 3, stride=2, padding=1),  # 4 -> 2
-            nn.SiLU(),
-            nn.Flatten(),
-        )
+        # (channels in, out, kernel, padding) of the stride-2 convolutions: 28 -> 16 -> 8 -> 4 -> 2 pixels
+        convs = [(1, c, 5, 4), (c, 2 * c, 3, 1), (2 * c, 4 * c, 3, 1), (4 * c, 4 * c, 3, 1)]
+        layers = [m for i, o, k, p in convs for m in (nn.Conv2d(i, o, k, stride=2, padding=p), nn.SiLU())]
+        self.features = nn.Sequential(*layers, nn.Flatten())
         self.head = nn.Sequential(nn.Linear(16 * c, 4 * c), nn.SiLU(), nn.Linear(4 * c, 1))
 
     def energy(self, x: torch.Tensor) -> torch.Tensor:

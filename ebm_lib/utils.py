@@ -1,4 +1,4 @@
-"""Seeding, device choice and input checks shared by the whole library."""
+"""Seeding, device choice, thread count, eval mode, input checks and settings from dicts, for the whole library."""
 
 from __future__ import annotations
 
@@ -51,6 +51,17 @@ def torch_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+@contextmanager
+def eval_mode(module: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """Run a block with ``module`` in eval mode, then restore its training flag."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
 
 
 def check_batch(

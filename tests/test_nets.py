@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from ebm_lib.nets import ACTIVATION_LIPSCHITZ, ConvEnergyNet, MLPEnergyNet, MNISTEnergyNet, count_flops
+from ebm_lib.diffusion.nets import NoiseConditionalConvNet, NoiseConditionalMLP
+from ebm_lib.nets import ACTIVATION_LIPSCHITZ, ConvEnergyNet, MLPEnergyNet, MNISTEnergyNet, forward_flops
 
 NETS = {
     "mnist": (lambda: MNISTEnergyNet(), (1, 28, 28)),
@@ -76,10 +77,36 @@ def test_unknown_activation_is_reported():
 
 def test_flop_counts_match_the_formulas():
     conv = torch.nn.Conv2d(3, 8, 5, stride=2, padding=2)  # 32x32 -> 16x16
-    assert count_flops(conv, (3, 32, 32)) == 2 * 16 * 16 * 8 * 3 * 5 * 5
+    assert forward_flops(conv, torch.zeros(1, 3, 32, 32)) == 2 * 16 * 16 * 8 * 3 * 5 * 5
+    assert forward_flops(torch.nn.Conv2d(4, 8, 3, groups=2), torch.zeros(1, 4, 10, 10)) == 2 * 8 * 8 * 8 * 2 * 3 * 3
     mlp = MLPEnergyNet(2, width=10, n_blocks=1)
     assert mlp.flops_per_input() == 2 * (2 * 10 + 10 * 10 * 2 + 10)
     assert mlp.num_parameters() == (2 * 10 + 10) + 2 * (10 * 10 + 10) + (10 + 1)
+
+
+@pytest.mark.parametrize(
+    "make, shape, flops",
+    [  # the course's counts (2 x MACs of conv and linear layers), as notebooks 1 and 6 print them
+        (lambda: MNISTEnergyNet(), None, 1_712_256),
+        (lambda: ConvEnergyNet(), None, 20_522_112),
+        (lambda: ConvEnergyNet(in_channels=3, width=8), (3, 32, 32), 2_080_800),
+        (lambda: MLPEnergyNet(2), None, 131_840),
+        (lambda: MLPEnergyNet((1, 28, 28), width=32, spectral_norm=True), None, 58_432),
+        (lambda: NoiseConditionalMLP(), None, 328_704),
+        (lambda: NoiseConditionalConvNet(), None, 7_870_656),
+    ],
+)
+def test_flop_counts_of_every_net(make, shape, flops):
+    assert make().flops_per_input(shape) == flops
+
+
+def test_flop_count_keeps_the_training_mode_and_the_weights():
+    net = MLPEnergyNet(2, spectral_norm=True).train()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    net.flops_per_input()  # in eval mode: no power-iteration step
+    assert net.training and all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    with pytest.raises(ValueError, match="concrete sample_shape"):
+        ConvEnergyNet(width=4).example_input()
 
 
 def test_mnist_net_is_cpu_sized():

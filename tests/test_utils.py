@@ -1,9 +1,9 @@
-"""Seeding, device choice and the input checks."""
+"""Seeding, device choice, eval mode and the input checks."""
 
 import pytest
 import torch
 
-from ebm_lib.utils import check_batch, default_device, has_fast_bfloat16, seed_everything
+from ebm_lib.utils import check_batch, default_device, eval_mode, has_fast_bfloat16, seed_everything
 
 
 def test_seed_everything_repeats_every_source():
@@ -37,3 +37,15 @@ def test_has_fast_bfloat16_follows_the_cpu_flags():
     expected = torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
     assert has_fast_bfloat16(cpu) is expected
     assert has_fast_bfloat16(torch.device("meta")) is False
+
+
+def test_eval_mode_restores_the_training_flag_even_after_an_error():
+    net = torch.nn.Linear(2, 1).train()
+    with eval_mode(net):
+        assert not net.training
+    assert net.training
+    frozen = torch.nn.Linear(2, 1).eval()
+    with pytest.raises(RuntimeError), eval_mode(frozen):
+        frozen.train()
+        raise RuntimeError("inside")
+    assert not frozen.training

@@ -1,4 +1,32 @@
-"""The score of a noise-conditional energy, denoising score matching, and Tweedie's denoiser."""
+"""The score of a noise-conditional energy, denoising score matching, and Tweedie's denoiser.
+
+Add Gaussian noise of scale sigma to data x ~ p:  x~ = x + sigma * z,  z ~ N(0, I). The noisy
+data have the density p_sigma = p * N(0, sigma^2 I) (a convolution), smoother and wider than
+p, and its score s(x, sigma) = grad_x log p_sigma(x). A noise-conditional energy E(x, sigma)
+has p_sigma(x) proportional to exp(-E(x, sigma)), so its score is -grad_x E(x, sigma): a
+diffusion model's score network is the input-gradient of an energy at every noise level
+(``score``).
+
+Denoising score matching (Vincent 2011). The score of the noise kernel is -(x~ - x)/sigma^2 =
+-z/sigma, and regressing onto it gives the score of p_sigma (up to a constant loss offset):
+
+    L(sigma) = E ||s(x~, sigma) + z / sigma||^2.
+
+With Song and Ermon's (2019) weight sigma^2 all levels count alike:
+
+    L = E_sigma E_{x, z} ||sigma * s(x + sigma z, sigma) + z||^2 / D        (D = dimensions)
+
+``dsm_loss`` computes this; its minimum is not 0 (for N(0, s^2 I) data it is s^2/(s^2+sigma^2)).
+With the course's parameterisation E = g(x, sigma)/sigma (``ebm_lib.diffusion.nets.NoiseConditionalNet``)
+sigma * s = -grad_x g, so grad_x g learns to predict the noise z: Ho et al.'s (2020) target.
+
+Tweedie's formula: the best guess of the clean x given x~ is
+
+    E[x | x~] = x~ + sigma^2 * s(x~, sigma) = x~ - sigma^2 * grad_x E(x~, sigma),
+
+one gradient-descent step on the energy with step size sigma^2: denoising is energy descent
+(``tweedie_denoise``).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +37,9 @@ import torch
 
 
 class NoiseConditionalEnergy(Protocol):
+    """What the diffusion world takes: ``energy(x, sigma)`` -> (B,), and ``at(sigma)``, the plain
+    energy of one level (a network of ``ebm_lib.diffusion.nets`` or an exact one of ``.energies``)."""
+
     def __call__(self, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor: ...
 
     def at(self, sigma: float): ...

@@ -1,4 +1,17 @@
-"""Analytic noise-conditional energies (the test bench of the diffusion world) and sums of energies."""
+"""Analytic noise-conditional energies, the test bench of the diffusion world, and sums of energies.
+
+A noise-conditional energy (``ebm_lib.diffusion.dsm.NoiseConditionalEnergy``) is callable as
+``energy(x, sigma)`` and gives, with ``at(sigma)``, the plain energy of one level for ebm_lib's
+samplers. The networks of ``ebm_lib.diffusion.nets`` are such energies, learned; the ones here
+are exact, because noise acts on them in closed form:
+
+    NoisyGaussianMixture   the ring mixture of ``ebm_lib.toy2d.energies`` with noise: variances add
+    HalfPlane              a soft wall, a factor for products (not normalisable on its own)
+    NoisyHalfPlane         the wall with noise: it only grows softer
+    SumOfEnergies          E_1 + E_2 + ...: the product of experts p_1 p_2 ..., plain or noisy
+    product_samples, product_mode_weights
+                           exact samples and mode weights of mixture * wall, for checking samplers
+"""
 
 from __future__ import annotations
 
@@ -11,14 +24,12 @@ from ebm_lib.diffusion.nets import sigma_column
 from ebm_lib.samplers import energy_and_grad
 from ebm_lib.toy2d.energies import GaussianMixture, ToyEnergy
 
-# --- analytic noise-conditional energies ---------------------------------------------------------
-
 
 class NoisyGaussianMixture:
     """The ring mixture of ``ebm_lib.toy2d.energies.GaussianMixture`` with noise of scale sigma added.
 
     Noise adds variances: p_sigma = sum_k w_k N(mu_k, (s^2 + sigma^2) I), so every noisy
-    density, its energy and its score are known exactly; the test bench for everything above.
+    density, its energy and its score are known exactly.
     """
 
     def __init__(self, mixture: GaussianMixture):
@@ -39,11 +50,6 @@ class NoisyGaussianMixture:
         sq = torch.cdist(x, mu).pow(2)  # (B, K)
         log_terms = self.mode_weights.to(x).log() - sq / (2 * var) - torch.log(2 * math.pi * var)
         return -torch.logsumexp(log_terms, dim=1)
-
-
-def gaussian_noisy_score(x: torch.Tensor, mean: torch.Tensor, std: float, sigma: float) -> torch.Tensor:
-    """Score of N(mean, std^2 I) with noise sigma added: -(x - mean) / (std^2 + sigma^2)."""
-    return -(x - mean) / (std**2 + sigma**2)
 
 
 class HalfPlane(ToyEnergy):
@@ -67,12 +73,17 @@ class HalfPlane(ToyEnergy):
         return f"HalfPlane(normal={self.normal.tolist()}, offset={self.offset}, softness={self.softness})"
 
     def energy_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        n = self.normal.to(x)
-        u = (self.offset - x @ n) / self.softness
-        energy = -torch.special.log_ndtr(u)
+        energy, u = self.energy_with_softness(x, self.softness)
         # d/du log Phi(u) = phi(u) / Phi(u) = exp(log phi(u) - log Phi(u)), stable for u << 0
         ratio = torch.exp(-0.5 * u * u - 0.5 * math.log(2 * math.pi) + energy)
-        return energy, (ratio / self.softness).unsqueeze(1) * n
+        return energy, (ratio / self.softness).unsqueeze(1) * self.normal.to(x)
+
+    def energy_with_softness(
+        self, x: torch.Tensor, softness: float | torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """E = -log Phi(u) and u = (offset - n.x) / softness, for a softness per point (B,) or one for all."""
+        u = (self.offset - x @ self.normal.to(x)) / softness
+        return -torch.special.log_ndtr(u), u
 
     def noisy(self, sigma: float) -> HalfPlane:
         return HalfPlane(self.normal.tolist(), self.offset, math.sqrt(self.softness**2 + sigma**2))
@@ -89,7 +100,7 @@ class NoisyHalfPlane:
 
     def __call__(self, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
         softness = (self.wall.softness**2 + sigma_column(sigma, len(x), x).squeeze(1) ** 2).sqrt()
-        return -torch.special.log_ndtr((self.wall.offset - x @ self.wall.normal.to(x)) / softness)
+        return self.wall.energy_with_softness(x, softness)[0]
 
 
 class SumOfEnergies:

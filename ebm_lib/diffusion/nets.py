@@ -1,4 +1,13 @@
-"""Noise-conditional energy networks E(x, sigma): one energy per noise level."""
+"""Noise-conditional energy networks E(x, sigma): one energy per noise level.
+
+    NoiseConditionalNet       the base: E(x, sigma) = g(x, sigma) / sigma, ``at(sigma)`` for the samplers
+    NoiseConditionalMLP       for 2D points (notebook 6)
+    NoiseConditionalConvNet   for 28x28 digits (the shipped notebooks/checkpoints/mnist_ncsn.pt)
+    sigma_column              noise levels, a number or one per input, as a checked (B, 1) column
+
+They are ``ebm_lib.nets.EnergyNet`` subclasses, so checkpoints rebuild them by class name
+once this module is imported (``import ebm_lib.diffusion`` does it).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ebm_lib.nets import EnergyNet, ResidualBlock, count_flops
+from ebm_lib.nets import EnergyNet, ResidualBlock, forward_flops
 from ebm_lib.utils import check_batch
 
 
@@ -41,8 +50,8 @@ class NoiseConditionalNet(EnergyNet):
         return EnergyAtLevel(self, sigma)
 
     def flops_per_input(self, sample_shape: Sequence[int] | None = None) -> int:
-        shape = tuple(sample_shape) if sample_shape is not None else self.sample_shape
-        return count_flops(self.at(1.0), shape)
+        """FLOPs of one forward pass on one input at one noise level, the sigma embedding included."""
+        return forward_flops(self, self.example_input(sample_shape), 1.0)
 
 
 class EnergyAtLevel(nn.Module):
@@ -114,15 +123,10 @@ class NoiseConditionalConvNet(NoiseConditionalNet):
         self.arch_kwargs = dict(width=width, in_channels=in_channels, image_size=image_size)
         self.sample_shape = (in_channels, image_size, image_size)
         c = width
-        self.convs = nn.ModuleList(
-            [
-                nn.Conv2d(in_channels, c, 3, padding=1),
-                nn.Conv2d(c, 2 * c, 4, stride=2, padding=1),  # 28 -> 14
-                nn.Conv2d(2 * c, 2 * c, 3, padding=1),
-                nn.Conv2d(2 * c, 4 * c, 4, stride=2, padding=1),  # 14 -> 7
-                nn.Conv2d(4 * c, 4 * c, 3, padding=1),
-            ]
-        )
+        channels = [in_channels, c, 2 * c, 2 * c, 4 * c, 4 * c]
+        kernels, strides = [3, 4, 3, 4, 3], [1, 2, 1, 2, 1]  # 28 -> 28 -> 14 -> 14 -> 7 -> 7 pixels
+        layers = zip(channels, channels[1:], kernels, strides)
+        self.convs = nn.ModuleList(nn.Conv2d(i, o, k, stride=s, padding=1) for i, o, k, s in layers)
         self.embed = SigmaEmbedding(4 * c)
         self.shifts = nn.ModuleList(nn.Linear(4 * c, conv.out_channels) for conv in self.convs)
         self.head = nn.Linear(4 * c * (image_size // 4) ** 2, 1)

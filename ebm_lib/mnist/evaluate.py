@@ -1,16 +1,31 @@
-"""Measure an MNIST energy model: samples generated from noise, and outlier detection.
+"""Measure an MNIST energy model: the quality of its samples, and how well its energy spots outliers.
 
-    python -m ebm_lib.mnist.evaluate notebooks/checkpoints/mnist_ebm.pt
+    python -m ebm_lib.mnist.evaluate notebooks/checkpoints/mnist_ebm.pt --steps 256 --step-size 10 --noise 0.005
 
-Samples: chains start from uniform noise in [-1, 1] and run Langevin on the model's
-energy (the sampler settings are the checkpoint's training settings unless given); a
-digit classifier trained on the training digits (``ebm_lib.mnist.classifier``) then measures
-them (``ebm_lib.toy2d.metrics.sample_quality``), next to real held-out digits for scale.
+Sample quality. Chains start from uniform noise in [-1, 1] and run Langevin on the model's energy,
+clamped to [-1, 1], by default with the course's MNIST sampler (``samplers.LangevinConfig``: step
+size 10, noise 0.005). A digit classifier trained on the training digits only
+(``ebm_lib.mnist.classifier``) then measures them, next to real held-out digits for scale:
 
-Outlier detection: the energy is the outlier score (high energy = unlikely), and the
-AUROC says how well it separates held-out digits from each outlier set:
-uniform noise, Gaussian noise, inverted digits (-x), digits flipped upside down, and
-scikit-learn's 8x8 digits upscaled to 20x20 and centred in 28x28 like MNIST digits.
+    mean_confidence   mean top-class probability, in [0.1, 1]: higher is better, but alone it
+                      proves little (noise or one repeated digit can score high)
+    class_coverage    entropy of the mean class distribution over log 10, in [0, 1]: 1 when the
+                      samples spread evenly over the ten classes, 0 when all are one class
+    frechet_distance  Frechet distance between Gaussians fitted to the classifier's 64 features of
+                      the samples and of real digits (the FID formula): lower is better, real
+                      held-out digits score about 2, uniform noise about 700
+    sample_quality    the three at once
+
+Outlier detection. The energy is the outlier score (high energy = unlikely):
+
+    energy_auroc      the probability that an outlier gets a higher energy than an in-distribution
+                      input: 1 = perfect separation (best), 0.5 = chance, below 0.5 upside down
+    outlier_sets      five sets the size of the held-out digits: uniform noise, Gaussian noise,
+                      inverted digits (-x), digits flipped upside down, and scikit-learn's 8x8
+                      digits upscaled to 20x20 and centred in 28x28 like MNIST digits (all 1,797)
+    outlier_aurocs    the AUROC of held-out digits against each set
+
+``evaluate`` does all of it for a checkpoint, and ``main`` prints it.
 """
 
 from __future__ import annotations
@@ -21,16 +36,17 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.datasets import load_digits
+from sklearn.metrics import roc_auc_score
 
 from ebm_lib.checkpoints import load_model, read_checkpoint
 from ebm_lib.mnist.classifier import DigitClassifier, accuracy, train_classifier
 from ebm_lib.mnist.data import Digits, load_mnist
-from ebm_lib.samplers import langevin_sample
+from ebm_lib.samplers import LangevinConfig, uniform_noise
 
-# ----------------------------------------------------------------------------------------
-# Part 2: generated digits, measured with a classifier trained on real ones
-# (``ebm_lib.mnist.classifier``), and outlier detection by energy.
-# ----------------------------------------------------------------------------------------
+DIGIT_SHAPE = (1, 28, 28)
+
+# --- sample quality ----------------------------------------------------------------------------
 
 
 def mean_confidence(probs: torch.Tensor) -> float:
@@ -63,7 +79,7 @@ def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> floa
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_root)
 
 
-def sample_quality(classifier, samples: torch.Tensor, reference: torch.Tensor) -> dict[str, float]:
+def sample_quality(classifier: DigitClassifier, samples: torch.Tensor, reference: torch.Tensor) -> dict[str, float]:
     """Mean confidence, class coverage and Frechet distance to ``reference`` digits."""
     probs = classifier.predict_proba(samples)
     return {
@@ -73,11 +89,21 @@ def sample_quality(classifier, samples: torch.Tensor, reference: torch.Tensor) -
     }
 
 
+def generate_from_noise(
+    model: torch.nn.Module, n: int, langevin: LangevinConfig, generator: torch.Generator
+) -> torch.Tensor:
+    """n digits from Langevin chains (``langevin``'s settings) started in uniform noise in [-1, 1]."""
+    x_init = uniform_noise(n, DIGIT_SHAPE, -1.0, 1.0, generator)
+    return langevin.run(model, x_init, generator=generator).samples
+
+
+# --- outlier detection -------------------------------------------------------------------------
+
+
 def energy_auroc(energy_in: torch.Tensor, energy_out: torch.Tensor) -> float:
     """AUROC of the energy as an outlier score: the probability that an outlier gets a
-    higher energy than an in-distribution input (1 = perfect separation, 0.5 = chance)."""
-    from sklearn.metrics import roc_auc_score
-
+    higher energy than an in-distribution input, ties counting one half (1 = perfect
+    separation, 0.5 = chance). Computed by scikit-learn's ``roc_auc_score``."""
     scores = torch.cat([energy_in, energy_out]).detach().cpu().numpy()
     is_outlier = np.r_[np.zeros(len(energy_in)), np.ones(len(energy_out))]
     return float(roc_auc_score(is_outlier, scores))
@@ -85,8 +111,6 @@ def energy_auroc(energy_in: torch.Tensor, energy_out: torch.Tensor) -> float:
 
 def sklearn_digits_28() -> torch.Tensor:
     """scikit-learn's 1,797 8x8 digits (values 0-16), upscaled to 20x20, centred in 28x28, in [-1, 1]."""
-    from sklearn.datasets import load_digits
-
     small = torch.from_numpy(load_digits().images).float().unsqueeze(1) / 16.0  # (N, 1, 8, 8) in [0, 1]
     big = F.interpolate(small, size=(20, 20), mode="bilinear", align_corners=False)
     return F.pad(big, (4, 4, 4, 4)) * 2 - 1
@@ -96,8 +120,8 @@ def outlier_sets(test_images: torch.Tensor, generator: torch.Generator) -> dict[
     """The five outlier sets, each as large as the held-out set (the sklearn digits: all of them)."""
     n = len(test_images)
     return {
-        "uniform noise": torch.rand((n, 1, 28, 28), generator=generator) * 2 - 1,
-        "Gaussian noise": (0.5 * torch.randn((n, 1, 28, 28), generator=generator)).clamp(-1, 1),
+        "uniform noise": uniform_noise(n, DIGIT_SHAPE, -1.0, 1.0, generator),
+        "Gaussian noise": (0.5 * torch.randn((n, *DIGIT_SHAPE), generator=generator)).clamp(-1, 1),
         "inverted digits": -test_images,
         "upside-down digits": test_images.flip(2),
         "sklearn 8x8 digits": sklearn_digits_28(),
@@ -106,6 +130,7 @@ def outlier_sets(test_images: torch.Tensor, generator: torch.Generator) -> dict[
 
 @torch.no_grad()
 def energies(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """The model's energies (N,) of inputs x (N, 1, 28, 28), in eval mode, in batches."""
     model.eval()
     return torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
 
@@ -113,40 +138,35 @@ def energies(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 500) -> 
 def outlier_aurocs(model: torch.nn.Module, digits: Digits, generator: torch.Generator) -> dict[str, float]:
     """AUROC of the energy, held-out digits against each outlier set."""
     e_in = energies(model, digits.test_images)
-    return {
-        name: energy_auroc(e_in, energies(model, x)) for name, x in outlier_sets(digits.test_images, generator).items()
-    }
+    sets = outlier_sets(digits.test_images, generator)
+    return {name: energy_auroc(e_in, energies(model, x)) for name, x in sets.items()}
 
 
-def generate_from_noise(
-    model: torch.nn.Module,
-    n: int,
-    n_steps: int,
-    step_size: float,
-    noise_scale: float,
-    generator: torch.Generator,
-) -> torch.Tensor:
-    """n digits from Langevin chains started in uniform noise, clamped to [-1, 1]."""
-    x0 = torch.rand((n, 1, 28, 28), generator=generator) * 2 - 1
-    return langevin_sample(model, x0, n_steps, step_size, noise_scale, clamp=(-1.0, 1.0), generator=generator).samples
+# --- a checkpoint, measured --------------------------------------------------------------------
 
 
 def evaluate(
     checkpoint: Path,
     n_samples: int = 500,
     n_steps: int = 256,
+    step_size: float = LangevinConfig.step_size,
+    noise_scale: float | None = LangevinConfig.noise_scale,
     classifier: DigitClassifier | None = None,
     seed: int = 0,
 ) -> dict[str, object]:
-    """Sample quality (model and real digits) and outlier AUROCs of a checkpoint."""
-    state = read_checkpoint(checkpoint)
+    """Sample quality (model and real digits) and outlier AUROCs of a checkpoint.
+
+    Samples: ``n_samples`` chains of ``n_steps`` Langevin steps of ``step_size`` with noise
+    ``noise_scale`` (None: the exact noise sqrt(2 * step_size)). The digits are the checkpoint's
+    training source; without a ``classifier`` a fresh one is trained on its training digits.
+    """
     model = load_model(checkpoint)
-    digits = load_mnist(state["config"]["source"])
+    digits = load_mnist(read_checkpoint(checkpoint)["config"]["source"])
     generator = torch.Generator().manual_seed(seed)
-    if classifier is None:  # a fresh one, trained on the checkpoint's training digits
+    if classifier is None:
         classifier = train_classifier(digits.train_images, digits.train_labels)
-    cd = state["cd"]
-    samples = generate_from_noise(model, n_samples, n_steps, cd["step_size"], cd["noise_scale"], generator)
+    langevin = LangevinConfig(n_steps=n_steps, step_size=step_size, noise_scale=noise_scale)
+    samples = generate_from_noise(model, n_samples, langevin, generator)
     reference = digits.train_images[:2000]
     return {
         "classifier_accuracy": accuracy(classifier, digits.test_images, digits.test_labels),
@@ -158,20 +178,30 @@ def evaluate(
     }
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """The module docstring as it is written, and every option's default."""
+
+
 def main(argv: list[str] | None = None) -> dict[str, object]:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint", type=Path)
-    p.add_argument("--samples", type=int, default=500)
+    p = argparse.ArgumentParser(
+        prog="python -m ebm_lib.mnist.evaluate", description=__doc__, formatter_class=_HelpFormatter
+    )
+    p.add_argument("checkpoint", type=Path, help="an MNIST energy model saved by ebm_lib.mnist.train")
+    p.add_argument("--samples", type=int, default=500, help="chains started from uniform noise")
     p.add_argument("--steps", type=int, default=256, help="Langevin steps from noise")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--step-size", type=float, default=LangevinConfig.step_size, help="Langevin step size")
+    p.add_argument("--noise", type=float, default=LangevinConfig.noise_scale, help="Langevin noise scale")
+    p.add_argument("--seed", type=int, default=0, help="seed of the chains and the noise sets")
     args = p.parse_args(argv)
-    result = evaluate(args.checkpoint, args.samples, args.steps, seed=args.seed)
+    result = evaluate(args.checkpoint, args.samples, args.steps, args.step_size, args.noise, seed=args.seed)
     print(f"classifier accuracy on held-out digits: {result['classifier_accuracy']:.3f}")
     print(f"{'':28s} {'confidence':>10s} {'coverage':>9s} {'Frechet':>9s}")
+    print(f"{'(better:)':28s} {'higher':>10s} {'higher':>9s} {'lower':>9s}")
     for name in ("samples", "real"):
         q = result[name]
         label = f"samples ({args.steps} steps)" if name == "samples" else "real held-out digits"
         print(f"{label:28s} {q['mean_confidence']:10.3f} {q['class_coverage']:9.3f} {q['frechet_distance']:9.2f}")
+    print("AUROC of the energy as an outlier score (1 = perfect, 0.5 = chance):")
     for name, value in result["auroc"].items():
         print(f"AUROC held-out vs {name:20s} {value:.3f}")
     return result

@@ -7,6 +7,10 @@ from collections.abc import Callable
 import torch
 
 from ebm_lib.course.exercises._core import CheckFailed, CheckResult, run_check
+from ebm_lib.diffusion.energies import NoisyGaussianMixture
+from ebm_lib.diffusion.sampling import geometric_sigmas
+from ebm_lib.toy2d.energies import GaussianMixture
+from ebm_lib.toy2d.metrics import mode_occupancy, occupancy_tv
 
 # --- exercise 1: the score of a Gaussian with noise added -----------------------------------
 
@@ -23,25 +27,27 @@ def check_noisy_gaussian_score(noisy_score: Callable[..., torch.Tensor]) -> Chec
             variance = std**2 + sigma**2
             want = -(x - mu) / variance
             got = noisy_score(x.clone(), mu.clone(), std, sigma)
-            if not isinstance(got, torch.Tensor) or got.shape != x.shape:
-                raise CheckFailed(f"return a tensor of the shape of x, {tuple(x.shape)}; got {_describe(got)}")
-            if torch.allclose(got, want, atol=1e-5):
-                continue
-            if torch.allclose(got, -want, atol=1e-5):
-                raise CheckFailed(
+            mistakes = [
+                (
+                    -want,
                     "your score points away from the mean. The score is grad log p = -grad E: it points "
-                    "uphill in probability, towards the mean."
-                )
-            if torch.allclose(got, -(x - mu) / (std + sigma) ** 2, atol=1e-5):
-                raise CheckFailed("independent noise adds VARIANCES, not standard deviations: std^2 + sigma^2.")
-            if torch.allclose(got, -(x - mu) / std**2, atol=1e-5):
-                raise CheckFailed("that is the score of the clean Gaussian; the noise widens it to std^2 + sigma^2.")
-            if torch.allclose(got, -(x - mu) / sigma**2, atol=1e-5):
-                raise CheckFailed("that is the score of the noise kernel alone; the data's own spread std^2 adds.")
-            raise CheckFailed(
-                f"for mean {mean}, std {std}, sigma {sigma} your score is off by up to "
-                f"{(got - want).abs().max().item():.3g}; expected -(x - mean) / (std^2 + sigma^2)."
-            )
+                    "uphill in probability, towards the mean.",
+                ),
+                (
+                    -(x - mu) / (std + sigma) ** 2,
+                    "independent noise adds VARIANCES, not standard deviations: std^2 + sigma^2.",
+                ),
+                (
+                    -(x - mu) / std**2,
+                    "that is the score of the clean Gaussian; the noise widens it to std^2 + sigma^2.",
+                ),
+                (
+                    -(x - mu) / sigma**2,
+                    "that is the score of the noise kernel alone; the data's own spread std^2 adds.",
+                ),
+            ]
+            where = f"for mean {mean}, std {std}, sigma {sigma} your score is"
+            _check_answer(got, want, mistakes, "x", where, "-(x - mean) / (std^2 + sigma^2)")
         return "the noisy density of a Gaussian is a Gaussian with the variances added, and you have its score."
 
     return run_check("score of a noisy Gaussian", check)
@@ -65,20 +71,15 @@ def check_tweedie(tweedie: Callable[..., torch.Tensor]) -> CheckResult:
 
             want = mu + std**2 / variance * (x_noisy - mu)
             got = tweedie(energy_grad, x_noisy.clone(), sigma)
-            if not isinstance(got, torch.Tensor) or got.shape != x_noisy.shape:
-                raise CheckFailed(f"return a tensor of the shape of x_noisy; got {_describe(got)}")
-            if torch.allclose(got, want, atol=1e-5):
-                continue
-            if torch.allclose(got, x_noisy + sigma**2 * energy_grad(x_noisy), atol=1e-5):
-                raise CheckFailed(
-                    "you moved UP the energy. The score is MINUS the energy gradient: x - sigma^2 grad E."
-                )
-            if torch.allclose(got, x_noisy - sigma * energy_grad(x_noisy), atol=1e-5):
-                raise CheckFailed("the step size is sigma^2 (the noise variance), not sigma.")
-            raise CheckFailed(
-                f"at sigma = {sigma} your denoised points are off by up to "
-                f"{(got - want).abs().max().item():.3g}; expected x - sigma^2 * grad E(x)."
-            )
+            mistakes = [
+                (
+                    x_noisy + sigma**2 * energy_grad(x_noisy),
+                    "you moved UP the energy. The score is MINUS the energy gradient: x - sigma^2 grad E.",
+                ),
+                (x_noisy - sigma * energy_grad(x_noisy), "the step size is sigma^2 (the noise variance), not sigma."),
+            ]
+            where = f"at sigma = {sigma} your denoised points are"
+            _check_answer(got, want, mistakes, "x_noisy", where, "x - sigma^2 * grad E(x)")
         return "on Gaussian data your one energy-descent step lands exactly on the posterior mean E[x | x~]."
 
     return run_check("Tweedie's denoiser", check)
@@ -90,10 +91,6 @@ def check_tweedie(tweedie: Callable[..., torch.Tensor]) -> CheckResult:
 def check_annealed(annealed: Callable[..., torch.Tensor]) -> CheckResult:
     """Check ``annealed(energy_at, x_init, sigmas, steps_per_level, step_ratio, generator)`` on the course's
     8-mode mixture with its exact noisy energies: the mode weights must come out right (TV < 0.08)."""
-    from ebm_lib.diffusion.energies import NoisyGaussianMixture
-    from ebm_lib.diffusion.sampling import geometric_sigmas
-    from ebm_lib.toy2d.energies import GaussianMixture
-    from ebm_lib.toy2d.metrics import mode_occupancy, occupancy_tv
 
     def check() -> str:
         mixture = GaussianMixture()
@@ -126,6 +123,21 @@ def check_annealed(annealed: Callable[..., torch.Tensor]) -> CheckResult:
         return f"your annealed sampler puts the mass where it belongs (mode-weight TV {tv:.3f})."
 
     return run_check("annealed Langevin", check)
+
+
+def _check_answer(
+    got: object, want: torch.Tensor, mistakes: list[tuple[torch.Tensor, str]], name: str, where: str, expected: str
+) -> None:
+    """Return when ``got`` is ``want``; else raise CheckFailed: for a wrong shape, with the message of
+    the first known mistake that ``got`` equals, or with how far off ``got`` is (``where`` starts it)."""
+    if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+        raise CheckFailed(f"return a tensor of the shape of {name}, {tuple(want.shape)}; got {_describe(got)}")
+    if torch.allclose(got, want, atol=1e-5):
+        return
+    for wrong, message in mistakes:
+        if torch.allclose(got, wrong, atol=1e-5):
+            raise CheckFailed(message)
+    raise CheckFailed(f"{where} off by up to {(got - want).abs().max().item():.3g}; expected {expected}.")
 
 
 def _describe(value: object) -> str:

@@ -5,21 +5,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-import numpy as np
 import torch
 from torch import nn
 
 from ebm_lib.course.exercises._core import CheckFailed, CheckResult, run_check
+from ebm_lib.mnist.evaluate import energy_auroc
 
 # --- exercise 1: the AUROC of the energy as an outlier score ------------------------------
-
-
-def _sklearn_auroc(energy_in: torch.Tensor, energy_out: torch.Tensor) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    scores = torch.cat([energy_in, energy_out]).double().numpy()
-    labels = np.r_[np.zeros(len(energy_in)), np.ones(len(energy_out))]
-    return float(roc_auc_score(labels, scores))
 
 
 def _auroc_cases() -> list[tuple[str, torch.Tensor, torch.Tensor]]:
@@ -39,13 +31,13 @@ def _auroc_cases() -> list[tuple[str, torch.Tensor, torch.Tensor]]:
 
 def check_auroc(auroc: Callable[[torch.Tensor, torch.Tensor], float]) -> CheckResult:
     """Check ``auroc(energy_in, energy_out)``: the probability that an outlier has a higher energy
-    than an in-distribution input (ties count one half), compared with scikit-learn's
-    ``roc_auc_score`` on five pairs of energy sets."""
+    than an in-distribution input (ties count one half), compared with the library's
+    ``ebm_lib.mnist.evaluate.energy_auroc`` (scikit-learn's ``roc_auc_score``) on five pairs of energy sets."""
 
     def check() -> str:
         for name, e_in, e_out in _auroc_cases():
             got = float(auroc(e_in.clone(), e_out.clone()))
-            want = _sklearn_auroc(e_in, e_out)
+            want = energy_auroc(e_in, e_out)
             if math.isclose(got, want, abs_tol=1e-6):
                 continue
             if math.isclose(got, 1.0 - want, abs_tol=1e-6) and not math.isclose(want, 0.5, abs_tol=1e-6):
