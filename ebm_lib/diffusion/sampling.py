@@ -1,39 +1,23 @@
-"""The diffusion connection: noise-conditional energies, denoising score matching, annealed Langevin.
+"""Sampling a noise-conditional energy: the noise ladder, annealed Langevin, reverse diffusion.
 
-Add Gaussian noise of scale sigma to data x ~ p:  x~ = x + sigma * z,  z ~ N(0, I). The noisy
-data have the density p_sigma = p * N(0, sigma^2 I) (a convolution), smoother and wider than
-p, and its score s(x, sigma) = grad_x log p_sigma(x). A noise-conditional energy E(x, sigma)
-has p_sigma(x) proportional to exp(-E(x, sigma)), so its score is -grad_x E(x, sigma): a
-diffusion model's score network is the input-gradient of an energy at every noise level.
-
-Denoising score matching (Vincent 2011). The score of the noise kernel is -(x~ - x)/sigma^2 =
--z/sigma, and regressing onto it gives the score of p_sigma (up to a constant loss offset):
-
-    L(sigma) = E ||s(x~, sigma) + z / sigma||^2.
-
-With Song and Ermon's (2019) weight sigma^2 all levels count alike:
-
-    L = E_sigma E_{x, z} ||sigma * s(x + sigma z, sigma) + z||^2 / D        (D = dimensions)
-
-``dsm_loss`` computes this; its minimum is not 0 (for N(0, s^2 I) data it is s^2/(s^2+sigma^2)).
-With the course's parameterisation E = g(x, sigma)/sigma (``ebm_lib.nets.NoiseConditionalNet``)
-sigma * s = -grad_x g, so grad_x g learns to predict the noise z: Ho et al.'s (2020) target.
-
-Tweedie's formula: the best guess of the clean x given x~ is
-
-    E[x | x~] = x~ + sigma^2 * s(x~, sigma) = x~ - sigma^2 * grad_x E(x~, sigma),
-
-one gradient-descent step on the energy with step size sigma^2: denoising is energy descent
-(``tweedie_denoise``).
+Noise of scale sigma turns the data density p into p_sigma = p * N(0, sigma^2 I), smooth and
+broad for a large sigma, close to p for a small one; its score is -grad_x E(x, sigma)
+(``ebm_lib.diffusion.dsm``, with denoising score matching and Tweedie's formula). The samplers
+walk down a ladder sigma_1 > ... > sigma_L (``geometric_sigmas``):
 
 Annealed Langevin (Song and Ermon 2019): for sigma_1 > ... > sigma_L run a few Langevin
 steps on E(., sigma_i) with step size h_i = step_ratio * sigma_i^2, each level starting
 where the previous one stopped. The broad early levels move samples between modes in the
 right proportions; the late ones sharpen them (``annealed_langevin``).
 
-Everything takes a noise-conditional energy: a network from ``ebm_lib.nets`` or an analytic
-one from here (``NoisyGaussianMixture``, ``NoisyHalfPlane``), each callable as
-``energy(x, sigma)`` and with ``at(sigma)`` giving a plain energy for ebm_lib's samplers.
+Reverse diffusion: one ancestral step of the variance-exploding diffusion per level, then a
+Tweedie step (``reverse_diffusion``); right only when every level's score is that of the noised
+data, as for a trained diffusion model.
+
+Everything takes a noise-conditional energy (``ebm_lib.diffusion.dsm.NoiseConditionalEnergy``): a
+network from ``ebm_lib.diffusion.nets`` or an analytic one from ``ebm_lib.diffusion.energies``
+(``NoisyGaussianMixture``, ``NoisyHalfPlane``), each callable as ``energy(x, sigma)`` and with
+``at(sigma)`` giving a plain energy for ebm_lib's samplers.
 """
 
 from __future__ import annotations
