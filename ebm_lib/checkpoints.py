@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from ebm_lib.buffer import ReplayBuffer
 from ebm_lib.nets import EnergyNet, architecture_of, build_net
@@ -64,21 +63,11 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return state
 
 
-def load_model(path: str | Path, expected: nn.Module | None = None, map_location: str = "cpu") -> EnergyNet:
-    """Build the network a checkpoint describes and load its weights.
-
-    With ``expected``, the checkpoint must hold that architecture, and its weights are
-    loaded into ``expected`` itself.
-    """
+def load_model(path: str | Path, map_location: str = "cpu") -> EnergyNet:
+    """Build the network a checkpoint describes and load its weights."""
     state = read_checkpoint(path, map_location)
     arch = state["architecture"]
-    if expected is not None:
-        want = architecture_of(expected)
-        if want != arch:
-            raise CheckpointError(f"{path} holds a {_describe(arch)}, but the network given is a {_describe(want)}")
-        model = expected
-    else:
-        model = build_net(arch)
+    model = build_net(arch)
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as err:

@@ -1,14 +1,12 @@
 """The skeleton both command-line trainers share (``ebm_lib.mnist.train``, ``ebm_lib.diffusion.train``).
 
 A trainer brings its settings (a dataclass built on ``RunSettings``), a function that builds a
-fresh ``Run`` from them, and its training step. This module does the rest, in the order a run goes:
-``parse_args`` (the shared options; every default read from the settings, shown by ``--help``),
-``open_run`` (a fresh run, never over an existing ``--out``; or with ``--resume`` the run in
-``--out``, rebuilt from the settings it stores), ``train_until_spent`` (steps until the time
-and/or step budget is spent; after each, the moving average of the weights, the history, the
-progress bar or a log line, and a checkpoint every ``--checkpoint-minutes``) and ``finish``
-(the last checkpoint, and with ``--ship`` its slim copy). A checkpoint stores the settings once,
-as ``dataclasses.asdict`` under "settings" (``utils.from_dict`` rebuilds them).
+fresh ``Run`` from them, and its training step; this module does the rest, in the order a run goes:
+``parse_args`` (the shared options, every default read from the settings), ``open_run`` (a fresh
+run, never over an existing ``--out``, or with ``--resume`` the one in ``--out``),
+``train_until_spent`` (steps until the time and/or step budget is spent, with the moving average
+of the weights, the progress bar and a checkpoint every few minutes) and ``finish`` (the last
+checkpoint, and its slim copy to commit). A checkpoint stores the settings once, under "settings".
 """
 
 from __future__ import annotations
@@ -18,6 +16,7 @@ import copy
 import dataclasses
 import functools
 import math
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -168,15 +167,15 @@ def train_until_spent(
     run: Run,
     args: argparse.Namespace,
     step: Callable[[], dict[str, float]],
-    summary: Callable[[Run], str],
-    log_every: int,
+    log_every: int = 100,
     recover: Callable[[Run, DivergenceError], None] | None = None,
 ) -> None:
     """Take training steps until the budget (``--minutes`` and/or ``--steps`` more) is spent.
 
-    ``step()`` takes one and returns its metrics; ``summary(run)`` describes the latest ones for
-    the bar and the log lines. ``recover(run, err)`` handles a ``DivergenceError`` (say by rolling
-    back to the last checkpoint) or raises it again; without it the error propagates.
+    ``step()`` takes one and returns its metrics: the bar shows them, and with ``--no-progress``
+    a line every ``log_every`` steps shows their means. ``recover(run, err)`` handles a
+    ``DivergenceError`` (say by rolling back to the last checkpoint) or raises it again;
+    without it the error propagates.
     """
     started = last_save = time.monotonic()
     seconds_before = run.seconds  # the run's training seconds from earlier sessions
@@ -199,9 +198,10 @@ def train_until_spent(
                 run.history.setdefault(key, []).append(value)
             run.seconds = seconds_before + time.monotonic() - started
             bar.update(1)
-            bar.set_postfix_str(summary(run), refresh=False)
+            bar.set_postfix(metrics, refresh=False)
             if args.no_progress and run.step % log_every == 0:
-                print(f"[{run.name}] step {run.step}: {summary(run)}, {run.seconds / 60:.1f} min", flush=True)
+                means = ", ".join(f"{key} {statistics.fmean(v[-log_every:]):.4g}" for key, v in run.history.items())
+                print(f"[{run.name}] step {run.step}: {means}, {run.seconds / 60:.1f} min", flush=True)
             if time.monotonic() - last_save > 60 * args.checkpoint_minutes:
                 run.save(args.out)
                 last_save = time.monotonic()

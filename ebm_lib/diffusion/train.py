@@ -81,18 +81,13 @@ def dsm_step(run: Run, data: torch.Tensor) -> dict[str, float]:
     return {"dsm_loss": loss.item()}
 
 
-def summary(run: Run) -> str:
-    recent = run.history["dsm_loss"][-20:]
-    return f"DSM loss {sum(recent) / len(recent):.4f} (mean of the last {len(recent)} steps)"
-
-
 def main(argv: list[str] | None = None) -> Run:
     args = parse_args(argv)
     run = runs.open_run(args, runs.settings_from_args(args, DEFAULTS), new_run)
     digits = load_mnist(run.settings.source)
     data = digits.train_images.to(run.device)
     run.log(f"training on {len(data)} digits from {digits.source}, device {run.device}")
-    runs.train_until_spent(run, args, lambda: dsm_step(run, data), summary, log_every=200)
+    runs.train_until_spent(run, args, lambda: dsm_step(run, data), log_every=200)
     runs.finish(run, args, "ema_model")
     return run
 

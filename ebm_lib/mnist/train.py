@@ -96,14 +96,6 @@ def cd_step(run: Run, data: torch.Tensor) -> dict[str, float]:
     return train_step(run.model, run.optimizer, x_data, run.buffer, run.settings.cd, run.generator, run.step)
 
 
-def summary(run: Run) -> str:
-    last = {key: values[-1] for key, values in run.history.items()}
-    return (
-        f"E(data) {last['e_data']:.3f}, E(samples) {last['e_samples']:.3f}, gap {last['gap']:.3f}, "
-        f"Langevin |grad| {last['langevin_grad_norm']:.4f}"
-    )
-
-
 def roll_back(run: Run, err: DivergenceError, out: Path, failures: int, max_rollbacks: int) -> None:
     """Restore the checkpoint in ``out`` (the run's log survives), then give up, or go on with half
     the learning rate and Langevin step size that diverged (in the settings the next save stores)."""
@@ -138,7 +130,7 @@ def main(argv: list[str] | None = None) -> Run:
         failures.append(err)
         roll_back(run, err, args.out, len(failures), args.max_rollbacks)
 
-    runs.train_until_spent(run, args, lambda: cd_step(run, data), summary, log_every=100, recover=recover)
+    runs.train_until_spent(run, args, lambda: cd_step(run, data), recover=recover)
     runs.finish(run, args, "ema_model" if args.ship_ema else "model")
     return run
 
