@@ -9,12 +9,9 @@ Each step draws a batch of training digits, a noise level per digit (log-uniform
 An exponential moving average (EMA) of the weights is kept beside them: diffusion models
 sample from the average, which is smoother than the last iterate. No Langevin chains are run
 in training, so there is nothing to diverge the way contrastive divergence does; a
-non-finite loss stops the run and leaves the last checkpoint as it was.
-
-The run is on the skeleton of ``ebm_lib.runs``: checkpoints (every few minutes and at the end)
-hold the model, the EMA weights, the optimiser, the random state, the settings and the loss
-history; ``--resume`` continues them. ``--ship`` writes a slim copy whose model weights *are*
-the EMA weights.
+non-finite loss stops the run and leaves the last checkpoint as it was. The run is on the
+skeleton of ``ebm_lib.runs`` (checkpoints, ``--resume``, budget); ``--ship`` writes a slim copy
+whose model weights *are* the EMA weights.
 """
 
 from __future__ import annotations
