@@ -15,25 +15,18 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from ebm_lib.samplers import uniform_noise
 from ebm_lib.utils import check_batch
 
 InitFn = Callable[[int, torch.Generator | None], torch.Tensor]
 
 
-def uniform_init(sample_shape: Sequence[int], low: float = -1.0, high: float = 1.0) -> InitFn:
-    """Initial distribution: independent uniform values in [low, high] (images: [-1, 1])."""
+def uniform_init(sample_shape: Sequence[int]) -> InitFn:
+    """Initial distribution: independent uniform values in the pixel range [-1, 1]
+    (``samplers.uniform_noise``; pass your own ``init_fn`` for another box)."""
 
     def init(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        return torch.empty((n, *sample_shape)).uniform_(low, high, generator=generator)
-
-    return init
-
-
-def gaussian_init(sample_shape: Sequence[int], std: float = 1.0) -> InitFn:
-    """Initial distribution: N(0, std^2 I)."""
-
-    def init(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        return std * torch.randn((n, *sample_shape), generator=generator)
+        return uniform_noise(n, sample_shape, generator=generator)
 
     return init
 
@@ -44,7 +37,7 @@ class ReplayBuffer:
     ``push(x)`` writes a batch over the oldest entries. ``sample(n)`` draws n starting
     points: each is, with probability ``reinit_prob``, a fresh draw from ``init_fn``
     and otherwise a uniformly chosen stored sample (while the buffer is empty, all are
-    fresh draws).
+    fresh draws). ``newest(n)`` returns the n samples pushed last, oldest first.
     """
 
     def __init__(
@@ -93,6 +86,13 @@ class ReplayBuffer:
         if len(fresh):
             out.index_copy_(0, fresh, self.init_fn(len(fresh), generator).to(self.device, self.storage.dtype))
         return out
+
+    def newest(self, n: int) -> torch.Tensor:
+        """The n most recently pushed samples (fewer while the buffer holds fewer), oldest first."""
+        n = min(n, self.size)
+        # Slot next_slot - 1 holds the newest sample; the n before it, going back round the ring.
+        slots = torch.arange(self.next_slot - n, self.next_slot, device=self.device) % self.capacity
+        return self.storage.index_select(0, slots)
 
     def state_dict(self) -> dict[str, object]:
         """Everything needed to restore the buffer; plain tensors and numbers only."""

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
+from ebm_lib.buffer import ReplayBuffer
 from ebm_lib.nets import EnergyNet, architecture_of, build_net
 
 FORMAT_VERSION = 1
@@ -34,6 +34,11 @@ def save_checkpoint(path: str | Path, model: EnergyNet, **extra: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {"format_version": FORMAT_VERSION, "architecture": architecture_of(model), "model": model.state_dict()}
     state.update(extra)
+    return _save_atomically(state, path)
+
+
+def _save_atomically(state: dict[str, Any], path: Path) -> Path:
+    """torch.save to a temporary name, then rename: an interrupted save leaves the old file."""
     partial = path.with_name(path.name + ".partial")
     torch.save(state, partial)
     os.replace(partial, path)
@@ -58,21 +63,11 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return state
 
 
-def load_model(path: str | Path, expected: nn.Module | None = None, map_location: str = "cpu") -> EnergyNet:
-    """Build the network a checkpoint describes and load its weights.
-
-    With ``expected``, the checkpoint must hold that architecture, and its weights are
-    loaded into ``expected`` itself.
-    """
+def load_model(path: str | Path, map_location: str = "cpu") -> EnergyNet:
+    """Build the network a checkpoint describes and load its weights."""
     state = read_checkpoint(path, map_location)
     arch = state["architecture"]
-    if expected is not None:
-        want = architecture_of(expected)
-        if want != arch:
-            raise CheckpointError(f"{path} holds a {_describe(arch)}, but the network given is a {_describe(want)}")
-        model = expected
-    else:
-        model = build_net(arch)
+    model = build_net(arch)
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as err:
@@ -89,8 +84,8 @@ def slim_copy(source: str | Path, target: str | Path, buffer_samples: int = 256,
     """Write a small copy of a training checkpoint, fit to ship in a repository.
 
     Keeps the model, its architecture, the settings, the metrics history and the events;
-    keeps the newest ``buffer_samples`` replay-buffer samples as a plain tensor under
-    "buffer_samples" (to show what the chains held); drops the optimiser and random
+    keeps the newest ``buffer_samples`` replay-buffer samples (oldest first; 0 keeps none) as a
+    plain tensor under "buffer_samples" (to show what the chains held); drops the optimiser and random
     states, so the copy cannot be resumed: resume from the full checkpoint. ``weights`` picks
     the weights to ship: "model" (the last ones) or "ema_model" (their moving average).
     """
@@ -101,13 +96,7 @@ def slim_copy(source: str | Path, target: str | Path, buffer_samples: int = 256,
     slim["model"] = state[weights]
     slim["weights"] = weights
     if "buffer" in state:
-        buffer = state["buffer"]
-        stored, next_slot = buffer["storage"], buffer["next_slot"]
-        full = len(stored) == buffer["capacity"]  # a full ring's oldest sample sits at next_slot
-        oldest_first = torch.cat([stored[next_slot:], stored[:next_slot]]) if full else stored
-        slim["buffer_samples"] = oldest_first[-buffer_samples:].clone()
-    target = Path(target)
-    partial = target.with_name(target.name + ".partial")
-    torch.save(slim, partial)
-    os.replace(partial, target)
-    return target
+        buffer = ReplayBuffer(state["buffer"]["capacity"], state["buffer"]["storage"].shape[1:])
+        buffer.load_state_dict(state["buffer"])
+        slim["buffer_samples"] = buffer.newest(buffer_samples)
+    return _save_atomically(slim, Path(target))

@@ -135,14 +135,11 @@ def train_step(
     return metrics
 
 
-@torch.no_grad()
-def update_ema(average: nn.Module, model: nn.Module, decay: float) -> None:
-    """Exponential moving average of weights: average <- decay * average + (1 - decay) * model,
-    parameter by parameter (buffers, e.g. spectral-norm vectors, are copied)."""
-    for p_avg, p in zip(average.parameters(), model.parameters()):
-        p_avg.lerp_(p, 1 - decay)
-    for b_avg, b in zip(average.buffers(), model.buffers()):
-        b_avg.copy_(b)
+def random_batch(data: torch.Tensor, batch_size: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``batch_size`` rows of ``data`` drawn uniformly with replacement; the indices are drawn on
+    the generator's device (the CPU without one) and moved to the data's."""
+    device = generator.device if generator is not None else torch.device("cpu")
+    return data[torch.randint(len(data), (batch_size,), generator=generator, device=device).to(data.device)]
 
 
 def train(
@@ -157,21 +154,22 @@ def train(
     callbacks: list[Callback] | tuple[Callback, ...] = (),
     progress: bool = True,
     history: History | None = None,
+    first_step: int = 0,
 ) -> History:
     """Train for ``n_steps`` steps on random batches of ``data`` and return the metrics history.
 
-    Each callback is called as ``callback(step, metrics)`` after every step; returning True
-    stops training early. Pass an earlier ``history`` to extend it (resuming). On divergence
-    ``DivergenceError`` propagates, with the model at its last good weights and the history
-    up to the last good step in ``history`` (if you passed one).
+    The steps are numbered from ``first_step`` (pass the steps already done when continuing a
+    run); each callback is called as ``callback(step, metrics)`` after every step, and returning
+    True stops training early. The metrics are appended to ``history`` when one is given. On
+    divergence ``DivergenceError`` propagates, with the model at its last good weights and the
+    history up to the last good step in ``history`` (if you passed one).
     """
     history = history if history is not None else {}
-    first = len(next(iter(history.values()), []))
     model.train()
-    bar = tqdm(range(first, first + n_steps), disable=not progress, desc="CD training")
+    bar = tqdm(range(first_step, first_step + n_steps), disable=not progress, desc="CD training")
     for step in bar:
-        idx = torch.randint(len(data), (batch_size,), generator=generator).to(data.device)
-        metrics = train_step(model, optimizer, data[idx], buffer, config, generator, step)
+        x_data = random_batch(data, batch_size, generator)
+        metrics = train_step(model, optimizer, x_data, buffer, config, generator, step)
         for key, value in metrics.items():
             history.setdefault(key, []).append(value)
         bar.set_postfix(

@@ -163,7 +163,7 @@ snapshots = {}
 def keep_newest(step, metrics):
     """Callback: copy the 16 samples pushed last into the buffer at a few steps."""
     if step in (0, 4, 9, 19, 29):
-        snapshots[step] = live_buffer.storage[live_buffer.next_slot - 16 : live_buffer.next_slot].clone()
+        snapshots[step] = live_buffer.newest(16)
 
 
 start = time.perf_counter()
@@ -470,7 +470,7 @@ with tempfile.TemporaryDirectory() as folder:
         run = train_mnist.main(args)
     print(
         f"finished at step {run.step} with lr {run.optimizer.param_groups[0]['lr']:g}, "
-        f"Langevin step_size {run.cd.langevin.step_size:g}; events:"
+        f"Langevin step_size {run.settings.cd.langevin.step_size:g}; events:"
     )
     for event in run.events:
         print("  ", event.replace(str(out), "run.pt"))

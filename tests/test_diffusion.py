@@ -229,11 +229,11 @@ def test_training_script_runs_resumes_and_ships(tmp_path):
     out, shipped = tmp_path / "run.pt", tmp_path / "ship.pt"
     common = ["--out", str(out), "--width", "4", "--batch-size", "16", "--no-progress"]
     run = train_diffusion.main([*common, "--steps", "3"])
-    assert run.step == 3 and all(math.isfinite(v) for v in run.losses)
+    assert run.step == 3 and all(math.isfinite(v) for v in run.history["dsm_loss"])
     with pytest.raises(SystemExit, match="exists"):
         train_diffusion.main([*common, "--steps", "1"])
     resumed = train_diffusion.main([*common, "--steps", "2", "--resume", "--ship", str(shipped)])
-    assert resumed.step == 5 and resumed.losses[:3] == run.losses
+    assert resumed.step == 5 and resumed.history["dsm_loss"][:3] == run.history["dsm_loss"]
     model = load_model(shipped)
     for p_model, p_ema in zip(model.parameters(), resumed.ema_model.parameters()):
         assert torch.equal(p_model, p_ema)

@@ -6,7 +6,7 @@ import dataclasses
 import pytest
 import torch
 
-from ebm_lib.buffer import ReplayBuffer, gaussian_init
+from ebm_lib.buffer import ReplayBuffer
 from ebm_lib.nets import MLPEnergyNet
 from ebm_lib.samplers import LangevinConfig
 from ebm_lib.training import CDConfig, DivergenceError, cd_loss, train, train_step
@@ -21,11 +21,16 @@ def gaussian_data(seed=0, n=2000):
     return torch.randn(n, 2, generator=torch.Generator().manual_seed(seed)) * 0.3 + CENTRE
 
 
+def wide_gaussian(n, generator=None):
+    """Chains restart from N(0, 1.5^2 I)."""
+    return 1.5 * torch.randn((n, 2), generator=generator)
+
+
 def setup(seed=0, lr=1e-3):
     torch.manual_seed(seed)
     net = MLPEnergyNet(2, width=32, n_blocks=1)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
-    buf = ReplayBuffer(1000, (2,), reinit_prob=0.05, init_fn=gaussian_init((2,), 1.5))
+    buf = ReplayBuffer(1000, (2,), reinit_prob=0.05, init_fn=wide_gaussian)
     return net, opt, buf
 
 
@@ -130,20 +135,12 @@ def test_callbacks_see_every_step_and_can_stop_training():
     assert [s for s, _ in seen] == list(range(6)) and len(history["gap"]) == 6
 
 
-def test_resuming_extends_the_history():
+def test_continuing_extends_the_history_and_numbers_steps_from_first_step():
     net, opt, buf = setup()
     history = train(net, gaussian_data(), opt, buf, CONFIG_2D, 5, 32, progress=False)
     steps = []
-    train(
-        net,
-        gaussian_data(),
-        opt,
-        buf,
-        CONFIG_2D,
-        3,
-        32,
-        progress=False,
-        history=history,
-        callbacks=[lambda step, m: steps.append(step)],
-    )
-    assert len(history["gap"]) == 8 and steps == [5, 6, 7]
+    record = [lambda step, m: steps.append(step)]
+    train(net, gaussian_data(), opt, buf, CONFIG_2D, 3, 32, progress=False, history=history, callbacks=record)
+    assert len(history["gap"]) == 8 and steps == [0, 1, 2]  # the history is not the step count
+    train(net, gaussian_data(), opt, buf, CONFIG_2D, 2, 32, progress=False, callbacks=record, first_step=8)
+    assert steps[3:] == [8, 9]
