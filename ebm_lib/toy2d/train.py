@@ -31,7 +31,10 @@ from ebm_lib.toy2d.metrics import energy_distance
 from ebm_lib.training import CDConfig, DivergenceError, History, train
 
 HEALTHY_CD = CDConfig(
-    LangevinConfig(n_steps=20, step_size=0.05, noise_scale=None, clamp=None), alpha=0.01, max_abs_energy=1e3
+    LangevinConfig(n_steps=20, step_size=0.05, noise_scale=None, grad_clip=None, clamp=None),
+    alpha=0.01,
+    max_grad_norm=1.0,
+    max_abs_energy=1e3,
 )
 """The course's healthy CD step in 2D: 20 Langevin steps of size 0.05 with the exact noise
 sqrt(2 * step_size) (temperature 1), clamped to the dataset's box (``clamp=None`` here: the box
