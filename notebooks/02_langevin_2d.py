@@ -67,6 +67,7 @@ from ebm_lib.course.exercises import (
     step_size_distance_curve,
 )
 from ebm_lib.course.explorer import LangevinExplorer
+from ebm_lib.course.plotting import show_density
 from ebm_lib.samplers import (
     exact_noise_scale,
     langevin_sample,
@@ -80,14 +81,6 @@ from ebm_lib.toy2d.explore import initial_points
 
 torch.set_num_threads(1)  # 2D batches are tiny: starting threads costs more than it saves
 g = ebm_lib.utils.seed_everything(0)  # seeds Python, NumPy and torch; g is our generator for every draw
-
-
-def show_density(ax, grid):
-    """Draw a DensityGrid as filled contours of sqrt(density) (the square root keeps faint tails visible)."""
-    ax.contourf(grid.x_centers, grid.y_centers, np.sqrt(grid.density), levels=12, cmap="Blues")
-    ax.set_xlim(*grid.extent[:2])
-    ax.set_ylim(*grid.extent[2:])
-
 
 # %% [markdown]
 # ## 1. A test bench: energies with known answers
@@ -120,7 +113,7 @@ for name, energy in energies.items():
 fig, axes = plt.subplots(2, 3, figsize=(12, 7.4))
 for ax, (name, energy) in zip(axes.flat, energies.items()):
     grid = energy.density_grid(bins=150)
-    show_density(ax, grid)
+    show_density(ax, grid, contours=True)
     x = energy.sample(600, g)
     ax.scatter(x[:, 0], x[:, 1], s=3, c="#e66100", alpha=0.7, linewidths=0)
     ax.set_title(f"{name}: {energy.title}", fontsize=10)
@@ -172,7 +165,7 @@ print(f"Langevin {banana(langevin.samples).mean():.3f}, exact samples {banana(ba
 fig, axes = plt.subplots(1, 2, figsize=(10, 4.3), sharey=True)
 grid = banana.density_grid(bins=150)
 for ax, run, title in [(axes[0], descent, "gradient descent (s = 0)"), (axes[1], langevin, "Langevin (s = sqrt(2h))")]:
-    show_density(ax, grid)
+    show_density(ax, grid, contours=True)
     for i in range(4):
         path = run.trajectory[:, i]
         ax.plot(path[:, 0], path[:, 1], lw=0.9)
@@ -238,7 +231,7 @@ grid_spec = fig.add_gridspec(1, 5, width_ratios=[1, 1, 1, 1, 1.6])
 fgrid = funnel.density_grid(bins=150)
 for i, (t, x) in enumerate(frames.items()):
     ax = fig.add_subplot(grid_spec[0, i])
-    show_density(ax, fgrid)
+    show_density(ax, fgrid, contours=True)
     ax.scatter(x[:, 0], x[:, 1], s=2, c="#e66100", alpha=0.5, linewidths=0)
     ax.set_title(f"h = 0.01, t = n h = {t:g}", fontsize=9)
 ax = fig.add_subplot(grid_spec[0, 4])
@@ -288,7 +281,7 @@ for temperature in (1.0, 0.3, 0.05, 0.005):
 fig, axes = plt.subplots(1, 4, figsize=(13, 3.5), sharey=True)
 for ax, (temperature, x) in zip(axes, cold_runs.items()):
     tgrid = mixture.density_grid(bins=150, temperature=temperature)
-    show_density(ax, tgrid)
+    show_density(ax, tgrid, contours=True)
     ax.scatter(x[:, 0], x[:, 1], s=2, c="#e66100", alpha=0.5, linewidths=0)
     ax.set_title(f"T = {temperature}: s = {noise_scale_for_temperature(h, temperature):.3f}, h = {h}", fontsize=9)
 fig.suptitle("ULA with a decoupled noise samples exp(-E/T) (blue: the tempered density)", fontsize=10)

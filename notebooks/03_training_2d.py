@@ -39,34 +39,27 @@
 
 # %%
 
+from dataclasses import replace
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
 import ebm_lib.utils
 from ebm_lib.course.exercises import check_cd_loss, check_diagnosis, check_grid_probabilities
+from ebm_lib.course.plotting import show_density
 from ebm_lib.samplers import langevin_sample
-from ebm_lib.toy2d import datasets as datasets2d
 from ebm_lib.toy2d import metrics
-from ebm_lib.toy2d.train import Settings2D, box_init, fit_2d, long_run_samples
+from ebm_lib.toy2d.datasets import get_dataset
+from ebm_lib.toy2d.train import HEALTHY_CD, Settings2D, fit_2d, long_run_samples
 
 torch.set_num_threads(1)  # 2D batches are tiny: starting threads costs more than it saves
 g = ebm_lib.utils.seed_everything(0)  # seeds Python, NumPy and torch; g is our generator for every draw
 
-
-def show_density(ax, grid, title=None):
-    """Draw a DensityGrid as an image of sqrt(density) (the square root keeps faint tails visible)."""
-    ax.imshow(np.sqrt(grid.density), origin="lower", extent=grid.extent, cmap="Blues", aspect="auto")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if title:
-        ax.set_title(title, fontsize=9)
-
-
 # %% [markdown]
 # ## 1. Datasets in the plane
 #
-# `ebm_lib.toy2d.datasets.make_dataset(name, n, generator)` gives $n$ points $(n, 2)$, the same for the same
+# `ebm_lib.toy2d.datasets.get_dataset(name).sample(n, generator)` gives $n$ points $(n, 2)$, the same for the same
 # seed. Two kinds: samples of the analytic energies of notebook 2 (plus `mixture4`, an easy mixture of
 # four equal Gaussians), whose density we know exactly; and three classic toy sets, defined only by how
 # they are drawn (`two_moons`, `checkerboard`, `swiss_roll`). For those, `reference_grid` is a histogram
@@ -75,14 +68,14 @@ def show_density(ax, grid, title=None):
 
 # %%
 names = ["mixture4", "mixture", "rings", "two_moons", "checkerboard", "swiss_roll"]
-datasets = {name: datasets2d.make_dataset(name, 2000, g) for name in names}
+datasets = {name: get_dataset(name).sample(2000, g) for name in names}
 for name, x in datasets.items():
     print(f"{name:13s} shape {tuple(x.shape)}, mean ({x[:, 0].mean():+.3f}, {x[:, 1].mean():+.3f})")
 
 # %% tags=["nbval-ignore-output"]
 fig, axes = plt.subplots(1, 6, figsize=(15, 2.9))
 for ax, (name, x) in zip(axes, datasets.items()):
-    show_density(ax, datasets2d.reference_grid(name, 60), name)
+    show_density(ax, get_dataset(name).reference_grid(60), name)
     ax.scatter(x[:400, 0], x[:400, 1], s=2, c="#e66100", alpha=0.6, linewidths=0)
 fig.suptitle("2D datasets: reference density (blue) and 400 samples (orange)", fontsize=10)
 fig.tight_layout()
@@ -108,8 +101,8 @@ plt.show()
 # while the model can tell its samples from data, near zero at equilibrium *or* when it learns nothing),
 # and the **Langevin gradient norm** $|\nabla_x E|$ (how steep the landscape is where the chains run).
 # In 2D we add the real score: normalise $\exp(-E_\theta)$ on a 60 x 60 grid
-# (`metrics.model_density_grid`) and compute $\mathrm{KL}(\text{data}\,\|\,\text{model})$ and TV against the
-# exact density (`metrics.grid_kl_tv`).
+# (`ebm_lib.toy2d.grid.density_on_grid`) and compute $\mathrm{KL}(\text{data}\,\|\,\text{model})$ and TV against
+# the exact density (`grid.grid_kl_tv`).
 #
 # ## 3. A healthy run
 #
@@ -118,9 +111,9 @@ plt.show()
 # with learning rate $10^{-3}$ decayed linearly to $10^{-4}$, $\alpha = 0.01$. About 15 s on one core.
 
 # %%
-healthy = fit_2d(Settings2D(chunk=100), seed=0, snapshots=True)
+healthy = fit_2d(Settings2D(eval_every=100), seed=0, snapshots=True)
 print(f"settings: {healthy.settings}")
-for step, kl, tv in zip(healthy.checkpoints, healthy.kl, healthy.tv):
+for step, kl, tv in zip(healthy.eval_steps, healthy.kl, healthy.tv):
     print(f"step {step:4d}: KL(data || model) {kl:.4f}  TV {tv:.4f}  gap {healthy.history['gap'][step - 1]:+.4f}")
 
 # %% tags=["nbval-ignore-output"]
@@ -141,7 +134,7 @@ def plot_diagnostics(runs, axes):
     for (label, run), colour in zip(runs.items(), ["tab:green", "tab:orange", "tab:red"]):
         axes[0].plot(run.history["gap"], color=colour, lw=0.8, label=label)
         axes[1].plot(run.history["langevin_grad_norm"], color=colour, lw=0.8, label=label)
-        axes[2].plot(run.checkpoints, run.kl, "o-", color=colour, label=label)
+        axes[2].plot(run.eval_steps, run.kl, "o-", color=colour, label=label)
     axes[0].set(title="energy gap E(samples) - E(data)", xlabel="training step")
     axes[1].set(title="Langevin |grad E|", xlabel="training step", yscale="log")
     axes[2].set(title="KL(data || model), grid", xlabel="training step", yscale="log")
@@ -177,9 +170,16 @@ plt.show()
 # %%
 runs = {
     "healthy": healthy,
-    "collapsing (alpha=20)": fit_2d(Settings2D(alpha=20.0, n_steps=300, chunk=50), seed=0),
+    "collapsing (alpha=20)": fit_2d(Settings2D(cd=replace(HEALTHY_CD, alpha=20.0), n_steps=300, eval_every=50), seed=0),
     "diverging (alpha=0, lr=0.02, no clip)": fit_2d(
-        Settings2D(alpha=0.0, lr=0.02, final_lr_fraction=1.0, max_grad_norm=None, n_steps=300, chunk=50), seed=0
+        Settings2D(
+            cd=replace(HEALTHY_CD, alpha=0.0, max_grad_norm=None),
+            lr=0.02,
+            final_lr_fraction=1.0,
+            n_steps=300,
+            eval_every=50,
+        ),
+        seed=0,
     ),
 }
 for label, run in runs.items():
@@ -215,15 +215,14 @@ plt.show()
 # (Nijkamp et al., 2019, 2020). We compare each set with exact data samples by the energy distance $D^2$.
 
 # %%
-model, settings = healthy.model, healthy.settings
-extent = datasets2d.dataset_extent(settings.dataset)
-exact = datasets2d.make_dataset(settings.dataset, 1000, g)
-noise = box_init(extent)(1000, g)
+model, dataset, extent = healthy.model, healthy.dataset, healthy.dataset.extent
+exact = dataset.sample(1000, g)
+noise = dataset.noise(1000, g)
 samples = {
     "training chains (buffer)": healthy.buffer.storage[:1000].clone(),
-    "short run, 20 steps": langevin_sample(model, noise, 20, settings.step_size, generator=g).samples,
-    "long run, 500 steps": long_run_samples(model, settings, 1000, 500, g),
-    "exact samples (noise floor)": datasets2d.make_dataset(settings.dataset, 1000, g),
+    "short run, 20 steps": langevin_sample(model, noise, 20, healthy.cd.langevin.step_size, generator=g).samples,
+    "long run, 500 steps": long_run_samples(healthy, 1000, 500, g),
+    "exact samples (noise floor)": dataset.sample(1000, g),
 }
 for label, x in samples.items():
     print(f"{label:28s} D^2 to data {metrics.energy_distance(x, exact):.4f}")

@@ -163,7 +163,7 @@ def snapshots_for(label):
     """Train the chosen setting with snapshots every 50 steps (cached)."""
     if label not in _cache:
         s = choices[label]
-        settings = replace(ablation.BASE, buffer_size=s["buffer_size"], reinit_prob=s["reinit_prob"], chunk=50)
+        settings = replace(ablation.BASE, buffer_size=s["buffer_size"], reinit_prob=s["reinit_prob"], eval_every=50)
         _cache[label] = fit_2d(settings, seed=0, snapshots=True)
     return _cache[label]
 

@@ -5,6 +5,8 @@ import json
 import pytest
 
 from ebm_lib.toy2d import ablation
+from ebm_lib.toy2d.train import Settings2D
+from ebm_lib.utils import from_dict
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
@@ -20,6 +22,9 @@ def test_tiny_ablation_end_to_end(tmp_path, capsys):
             assert row["summary"][metric]["n"] == 1
         assert 0 <= row["summary"]["tv"]["mean"] <= 1
     assert "KL(data||model)" in capsys.readouterr().out
+    tiny = from_dict(Settings2D, results["base_settings"])  # the settings are stored once, nested, and come back
+    assert tiny.n_steps == 20 and tiny.eval_every == 10 and tiny.cd == ablation.BASE.cd
+    assert tiny.cd.langevin.n_steps == 10 and tiny.cd.langevin.clamp is None  # the box is set when a run starts
     again = tmp_path / "again.json"
     ablation.main(["--tiny", "--out", str(again)])
     rerun = json.loads(again.read_text())

@@ -63,9 +63,9 @@ def test_mmd_rbf():
 
 
 def test_mode_occupancy_and_its_tv():
-    modes = torch.tensor([[0.0, 0.0], [5.0, 0.0]])
-    samples = torch.tensor([[0.1, 0.0], [4.0, 1.0], [-1.0, 0.0], [0.0, 2.0]])
-    labels = metrics.nearest_mode(samples, modes)
+    two_modes = toy.GaussianMixture(n_modes=2, radius=2.5)  # modes at (2.5, 0) and (-2.5, 0)
+    samples = torch.tensor([[2.6, 0.0], [-1.5, 1.0], [3.5, 0.0], [0.5, 2.0]])
+    labels = two_modes.assign_modes(samples)
     assert labels.tolist() == [0, 1, 0, 0]
     occupancy = metrics.mode_occupancy(labels, 2)
     assert occupancy.tolist() == [0.75, 0.25]

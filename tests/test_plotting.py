@@ -1,11 +1,12 @@
-"""Plotting helpers: grid layout and curve panels."""
+"""Plotting helpers: densities, grid layout and curve panels."""
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
 
-from ebm_lib.course.plotting import make_grid, plot_training_curves, show_images
+from ebm_lib.course.plotting import make_grid, plot_training_curves, show_density, show_images
+from ebm_lib.toy2d.energies import Banana
 
 
 def test_grid_layout_and_scaling():
@@ -27,4 +28,16 @@ def test_figures_draw():
     history = {k: [0.0, 1.0, 2.0] for k in ("e_data", "e_samples", "gap", "langevin_grad_norm")}
     axes = plot_training_curves(history)
     assert len(axes) == 3 and len(axes[0].lines) == 2  # E(data) and E(samples) share a panel
+    plt.close("all")
+
+
+def test_show_density_as_an_image_or_as_contours():
+    grid = Banana().density_grid(bins=30)
+    _, (left, right) = plt.subplots(1, 2)
+    show_density(left, grid, title="banana")
+    image = left.get_images()[0]
+    assert np.allclose(image.get_array(), np.sqrt(grid.density)) and list(image.get_extent()) == list(grid.extent)
+    assert left.get_title() == "banana" and len(left.get_xticks()) == 0
+    show_density(right, grid, contours=True)
+    assert not right.get_images() and right.get_xlim() == grid.extent[:2] and right.get_ylim() == grid.extent[2:]
     plt.close("all")

@@ -1,4 +1,4 @@
-"""Figures used across notebooks: image grids and training curves."""
+"""Figures used across notebooks: 2D densities, image grids and training curves."""
 
 from __future__ import annotations
 
@@ -8,6 +8,28 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.axes import Axes
+
+from ebm_lib.toy2d.grid import DensityGrid
+
+
+def show_density(ax: Axes, grid: DensityGrid, title: str | None = None, contours: bool = False) -> Axes:
+    """Draw a ``DensityGrid`` as sqrt(density) in blues (the square root keeps faint tails visible).
+
+    By default an image of the cells, without ticks (notebook 3's small panels); with
+    ``contours=True`` 12 filled contour levels on axes fitted to the grid's box, ticks kept
+    (notebook 2, where samples are drawn over it).
+    """
+    if contours:
+        ax.contourf(grid.x_centers, grid.y_centers, np.sqrt(grid.density), levels=12, cmap="Blues")
+        ax.set_xlim(*grid.extent[:2])
+        ax.set_ylim(*grid.extent[2:])
+    else:
+        ax.imshow(np.sqrt(grid.density), origin="lower", extent=grid.extent, cmap="Blues", aspect="auto")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
 
 
 def make_grid(images: torch.Tensor, nrow: int = 8, pad: int = 1) -> np.ndarray:

@@ -28,15 +28,16 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
-import torch
-
-from ebm_lib.toy2d.train import Settings2D, evaluate_2d, fit_2d
+from ebm_lib.toy2d.train import HEALTHY_CD, Settings2D, evaluate_2d, fit_2d
+from ebm_lib.utils import torch_threads
 
 REINIT_PROBS = (0.0, 0.01, 0.05, 0.2)
 BUFFER_SIZES = (1000, 10000)
 SEEDS = tuple(range(10))
 METRICS = ("kl", "tv", "energy_distance", "train_seconds")
-BASE = Settings2D(n_steps=500, n_langevin_steps=10, chunk=100)
+BASE = Settings2D(
+    n_steps=500, cd=replace(HEALTHY_CD, langevin=replace(HEALTHY_CD.langevin, n_steps=10)), eval_every=100
+)
 """The ablation's fixed settings; each buffer setting replaces buffer_size and reinit_prob."""
 
 
@@ -70,9 +71,7 @@ def run_ablation(
 ) -> dict[str, object]:
     """Every setting of ``grid`` x every seed; returns the JSON-ready results."""
     rows = []
-    with_threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # 2D batches are tiny: one thread is fastest
-    try:
+    with torch_threads(1):  # 2D batches are tiny: one thread is fastest
         for setting in grid:
             runs = []
             for seed in seeds:
@@ -87,8 +86,6 @@ def run_ablation(
                     )
             summary = {m: summarise([r[m] for r in runs]) for m in METRICS}
             rows.append({**setting, "runs": runs, "summary": summary})
-    finally:
-        torch.set_num_threads(with_threads)
     return {"base_settings": asdict(base), "seeds": list(seeds), "settings": rows}
 
 
@@ -113,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.tiny:
         grid, seeds = settings_grid()[:2], (0,)
-        base = replace(BASE, n_steps=20, chunk=10, n_data=500)
+        base = replace(BASE, n_steps=20, eval_every=10, n_data=500)
     else:
         grid, seeds, base = settings_grid(), SEEDS, BASE
     start = time.perf_counter()

@@ -1,7 +1,16 @@
 """2D datasets for training EBMs: samples of the analytic energies and three classic toy sets.
 
-``make_dataset(name, n, generator)`` returns n points as a float32 tensor (n, 2), the same
-points for the same generator seed. Two kinds of names:
+``get_dataset(name)`` returns one ``Dataset2D``, built once and shared, with everything a
+2D run needs of its data:
+
+    sample(n, generator)   n points, a float32 tensor (n, 2), the same for the same generator seed;
+    extent                 a box (x_min, x_max, y_min, y_max) holding nearly all the mass;
+    noise(n, generator)    n points uniform over that box (where chains start from noise);
+    reference_grid(bins)   the density on a bins x bins grid over the box (a ``DensityGrid``),
+                           to measure a trained model against with ``grid.grid_kl_tv``;
+    energy                 the analytic energy behind a toy set (None for a classic set).
+
+Two kinds of names (``NAMES`` lists them all):
 
     toy energies   every name of ``ebm_lib.toy2d.energies.REGISTRY`` ("mixture", "double_well",
                    "banana", "rings", "funnel", "gaussian"), plus "mixture4", an easy
@@ -10,13 +19,11 @@ points for the same generator seed. Two kinds of names:
     classic sets   "two_moons", "checkerboard", "swiss_roll": defined by how they are
                    drawn, with no formula for their density.
 
-``reference_grid(name, bins)`` gives each dataset's density on a grid (a
-``ebm_lib.toy2d.energies.DensityGrid``), to measure a trained model against with
-``ebm_lib.toy2d.metrics.grid_kl_tv``. For the toy energies it is exact (p averaged over each
-cell, normalised numerically). For the classic sets it is a histogram of 400,000
-samples from a fixed seed, so it carries a little Monte-Carlo noise (about 1% per cell
-at 60 x 60 cells): the course's KL and TV figures use the toy energies; the classic sets
-are for pictures and for trying things out.
+For the toy energies the reference grid is exact (p averaged over each cell, normalised
+numerically). For the classic sets it is a histogram of 400,000 samples from a fixed seed,
+so it carries a little Monte-Carlo noise (about 1% per cell at 60 x 60 cells): the
+course's KL and TV figures use the toy energies; the classic sets are for pictures and
+for trying things out.
 
 The classic sets, each centred and scaled to fit in about [-4, 4]^2 like the toy energies:
 
@@ -29,28 +36,21 @@ The classic sets, each centred and scaled to fit in about [-4, 4]^2 like the toy
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from ebm_lib.toy2d.energies import REGISTRY, GaussianMixture, ToyEnergy, make_energy
+from ebm_lib.samplers import uniform_noise
+from ebm_lib.toy2d.energies import REGISTRY, GaussianMixture, ToyEnergy
 from ebm_lib.toy2d.grid import DensityGrid, Extent
 
 Sampler = Callable[[int, torch.Generator | None], torch.Tensor]
 REFERENCE_SIZE = 400_000
 REFERENCE_SEED = 20240601
-
-
-def easy_mixture() -> GaussianMixture:
-    """The course's easy mixture: 4 equal Gaussians (sigma 0.4) at radius 2; the training tests use it."""
-    return GaussianMixture(n_modes=4, radius=2.0, sigma=0.4)
-
-
-def make_toy_energy(name: str) -> ToyEnergy:
-    """The analytic energy behind a toy dataset name (``mixture4`` or a ``toy.REGISTRY`` name)."""
-    return easy_mixture() if name == "mixture4" else make_energy(name)
 
 
 def two_moons(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -84,55 +84,61 @@ CLASSIC: dict[str, tuple[Sampler, Extent]] = {
     "checkerboard": (checkerboard, (-4.0, 4.0, -4.0, 4.0)),
     "swiss_roll": (swiss_roll, (-4.5, 4.5, -4.5, 4.5)),
 }
-TOY_NAMES = ("mixture4", *REGISTRY)
-NAMES = (*TOY_NAMES, *CLASSIC)
-"""Every dataset name ``make_dataset`` accepts."""
+TOY_ENERGIES: dict[str, Callable[[], ToyEnergy]] = {
+    "mixture4": lambda: GaussianMixture(n_modes=4, radius=2.0, sigma=0.4),
+    **REGISTRY,
+}
+"""The toy datasets' energies: the easy 4-mode mixture and every energy of the registry."""
+NAMES = (*TOY_ENERGIES, *CLASSIC)
+"""Every dataset name ``get_dataset`` accepts."""
 
 
-def _check_name(name: str) -> None:
-    if name not in NAMES:
+@dataclass
+class Dataset2D:
+    """One 2D dataset: how it is drawn, the box that holds it, and its density on a grid (see the module)."""
+
+    name: str
+    extent: Extent
+    draw: Sampler
+    energy: ToyEnergy | None = None
+    _histograms: dict[int, DensityGrid] = field(default_factory=dict, repr=False)
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n points of the dataset, a float32 tensor (n, 2); deterministic given the generator."""
+        if n < 0:
+            raise ValueError(f"n must be non-negative, got {n}")
+        return self.draw(n, generator).float().contiguous()
+
+    def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n points uniform over the box, (n, 2): the start of chains from noise."""
+        x_min, x_max, y_min, y_max = self.extent
+        return uniform_noise(n, (2,), (x_min, y_min), (x_max, y_max), generator)
+
+    def reference_grid(self, bins: int = 60) -> DensityGrid:
+        """The density on a bins x bins grid over the box (cached).
+
+        Exact for toy energies (``ToyEnergy.density_grid``); a histogram of 400,000 samples
+        (fixed seed) for the classic sets, whose cells sum to one over the grid.
+        """
+        if self.energy is not None:
+            return self.energy.density_grid(bins=bins)
+        if bins not in self._histograms:
+            x = self.sample(REFERENCE_SIZE, torch.Generator().manual_seed(REFERENCE_SEED)).double().numpy()
+            x_edges = np.linspace(self.extent[0], self.extent[1], bins + 1)
+            y_edges = np.linspace(self.extent[2], self.extent[3], bins + 1)
+            counts, _, _ = np.histogram2d(x[:, 1], x[:, 0], bins=[y_edges, x_edges])
+            cell_area = (x_edges[1] - x_edges[0]) * (y_edges[1] - y_edges[0])
+            self._histograms[bins] = DensityGrid(counts / (counts.sum() * cell_area), x_edges, y_edges)
+        return self._histograms[bins]
+
+
+@functools.cache
+def get_dataset(name: str) -> Dataset2D:
+    """The dataset ``name`` (one of ``NAMES``), built on first use and then shared."""
+    if name in CLASSIC:
+        draw, extent = CLASSIC[name]
+        return Dataset2D(name, extent, draw)
+    if name not in TOY_ENERGIES:
         raise KeyError(f"unknown dataset {name!r}; choose one of {list(NAMES)}")
-
-
-def make_dataset(name: str, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """n points of the dataset ``name``, a float32 tensor (n, 2); deterministic given the generator."""
-    _check_name(name)
-    if n < 0:
-        raise ValueError(f"n must be non-negative, got {n}")
-    if name in CLASSIC:
-        points = CLASSIC[name][0](n, generator)
-    else:
-        points = make_toy_energy(name).sample(n, generator)
-    return points.float().contiguous()
-
-
-def dataset_extent(name: str) -> Extent:
-    """A box (x_min, x_max, y_min, y_max) that holds nearly all of the dataset's mass."""
-    _check_name(name)
-    if name in CLASSIC:
-        return CLASSIC[name][1]
-    return make_toy_energy(name).extent
-
-
-_REFERENCE_CACHE: dict[tuple[str, int], DensityGrid] = {}
-
-
-def reference_grid(name: str, bins: int = 60) -> DensityGrid:
-    """The dataset's density on a bins x bins grid over ``dataset_extent(name)``.
-
-    Exact for toy energies (``ToyEnergy.density_grid``); a histogram of 400,000 samples
-    (fixed seed) for the classic sets, whose cells sum to one over the grid.
-    """
-    _check_name(name)
-    if name not in CLASSIC:
-        return make_toy_energy(name).density_grid(bins=bins)
-    key = (name, bins)
-    if key not in _REFERENCE_CACHE:
-        extent = dataset_extent(name)
-        x = make_dataset(name, REFERENCE_SIZE, torch.Generator().manual_seed(REFERENCE_SEED)).double().numpy()
-        x_edges = np.linspace(extent[0], extent[1], bins + 1)
-        y_edges = np.linspace(extent[2], extent[3], bins + 1)
-        counts, _, _ = np.histogram2d(x[:, 1], x[:, 0], bins=[y_edges, x_edges])
-        cell_area = (x_edges[1] - x_edges[0]) * (y_edges[1] - y_edges[0])
-        _REFERENCE_CACHE[key] = DensityGrid(counts / (counts.sum() * cell_area), x_edges, y_edges)
-    return _REFERENCE_CACHE[key]
+    energy = TOY_ENERGIES[name]()
+    return Dataset2D(name, energy.extent, energy.sample, energy)

@@ -7,15 +7,16 @@ energies (B,), usable directly by ``ebm_lib.samplers.langevin_sample`` and
     energy(x) -> (B,)              the energy, E(x) = -log p(x) - log Z,
     grad(x) -> (B, 2)              its analytic gradient grad_x E(x),
     energy_and_grad(x)             both at once (what the samplers call),
-    sample(n, generator)           exact samples (all energies here have an exact sampler),
-    reference_samples(n)           a fixed, cached set of samples of p to compare against,
+    sample(n, generator)           exact samples (every energy here has an exact sampler),
+    reference_samples(n)           a fixed, cached set of exact samples of p to compare against,
     density_grid(bins, extent)     p on a grid, normalised numerically, for plots and metrics,
     modes, mode_weights            where the probability mass sits, and how much of it.
 
-Calling ``E(x)`` on a tensor that requires a gradient goes through a small autograd
-function whose backward pass returns the analytic gradient, so autograd-based samplers
-pay for one node instead of a graph of small operations. (Second derivatives of the toy
-energies are therefore not available through autograd.)
+Each formula is written once, in ``energy_and_grad``; ``energy`` and ``grad`` are its two
+halves. The samplers call ``energy_and_grad`` (``ebm_lib.samplers.energy_and_grad``), so
+they never build an autograd graph; calling ``E(x)`` on a tensor that requires a gradient
+simply runs the torch formula, so autograd (second derivatives too) works as for any
+function.
 
 The energies, with what each one teaches:
 
@@ -38,47 +39,24 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
-from torch.autograd.function import once_differentiable
 
-from ebm_lib.toy2d.grid import DensityGrid, Extent
-
-
-class _AnalyticEnergyFunction(torch.autograd.Function):
-    """E(x) whose backward returns the analytic gradient computed in the forward pass."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, toy: ToyEnergy) -> torch.Tensor:  # type: ignore[override]
-        energy, grad = toy.energy_and_grad(x)
-        ctx.save_for_backward(grad)
-        return energy
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_output: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
-        (grad,) = ctx.saved_tensors
-        return grad_output[:, None] * grad, None
-
-
-def _check_points(x: torch.Tensor) -> None:
-    if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.shape[1] != 2 or not x.is_floating_point():
-        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"2D energies take floating points of shape (B, 2), got {got}")
+from ebm_lib.toy2d.grid import DensityGrid, Extent, density_on_grid
+from ebm_lib.utils import check_batch
 
 
 class ToyEnergy:
     """Base class of the analytic 2D energies; p(x) = exp(-E(x)) / Z.
 
-    Subclasses implement ``energy_and_grad`` (and may override ``energy`` for speed),
-    and ``sample`` when an exact sampler exists. Class attributes to set: ``title``
+    Subclasses implement ``energy_and_grad`` (the formula, once) and ``sample`` (the exact
+    sampler; the base raises ``NotImplementedError``). Class attributes to set: ``title``
     (for plots), ``extent`` (a box holding nearly all the mass), ``modes`` (K, 2) or
-    None, ``mode_weights`` (K,) or None, ``log_normalizer`` (log Z) or None.
+    None, ``mode_weights`` (K,) or None.
     """
 
     title: str = "energy"
     extent: Extent = (-4.0, 4.0, -4.0, 4.0)
     modes: torch.Tensor | None = None
     mode_weights: torch.Tensor | None = None
-    log_normalizer: float | None = None
     reference_seed: int = 20240501
     _chunk: int = 4096
 
@@ -100,16 +78,8 @@ class ToyEnergy:
         return self.energy_and_grad(x)[1]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        _check_points(x)
-        if x.requires_grad and torch.is_grad_enabled():
-            return _AnalyticEnergyFunction.apply(x, self)
-        return self.energy(x)
-
-    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        """log p(x) = -E(x) - log Z (needs a known ``log_normalizer``)."""
-        if self.log_normalizer is None:
-            raise NotImplementedError(f"{type(self).__name__} has no known normaliser; use density_grid")
-        return -self.energy(x) - self.log_normalizer
+        """E(x) for points (B, 2), differentiable by autograd (the formula is plain torch)."""
+        return self.energy(check_batch(x, (2,), name=f"the points of {type(self).__name__}"))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -117,31 +87,23 @@ class ToyEnergy:
     # --- samples -----------------------------------------------------------------------
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n exact, independent samples of p, shape (n, 2)."""
-        raise NotImplementedError(f"{type(self).__name__} has no exact sampler")
-
-    @property
-    def has_exact_sampler(self) -> bool:
-        return type(self).sample is not ToyEnergy.sample
+        raise NotImplementedError(
+            f"{type(self).__name__} has no exact sampler; a ToyEnergy that is a distribution must define sample()"
+        )
 
     def reference_samples(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n samples of p to measure distances against, shape (n, 2).
+        """n exact samples of p to measure distances against, shape (n, 2).
 
         Without a generator: the first n points of a fixed set, drawn once (in chunks of
         4,096, each from its own seed) and cached in memory, so the answer does not depend
-        on what was asked before. With a generator: fresh samples. Exact samples where an
-        exact sampler exists, otherwise the end points of long MALA chains
-        (``mala_reference_samples``; slow, and right only if the chains mix).
+        on what was asked before. With a generator: fresh samples.
         """
-        draw = self.sample if self.has_exact_sampler else self._mala_reference
         if generator is not None:
-            return draw(n, generator)
+            return self.sample(n, generator)
         while len(self._reference_chunks) * self._chunk < n:
             seed = self.reference_seed + len(self._reference_chunks)
-            self._reference_chunks.append(draw(self._chunk, torch.Generator().manual_seed(seed)))
+            self._reference_chunks.append(self.sample(self._chunk, torch.Generator().manual_seed(seed)))
         return torch.cat(self._reference_chunks)[:n].clone()
-
-    def _mala_reference(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
-        return mala_reference_samples(self, n, self.extent, generator=generator)
 
     # --- modes -------------------------------------------------------------------------
     def assign_modes(self, x: torch.Tensor) -> torch.Tensor:
@@ -158,61 +120,19 @@ class ToyEnergy:
         temperature: float = 1.0,
         oversample: int = 4,
     ) -> DensityGrid:
-        """p_T(x) proportional to exp(-E(x) / T) averaged over each cell of a grid, normalised numerically.
+        """p_T(x) proportional to exp(-E(x) / T) on a grid over ``extent`` (default: the energy's box).
 
-        ``bins`` is the number of cells per axis (or (nx, ny)); each cell's mean density is
-        computed from ``oversample`` x ``oversample`` points inside it (float64), so
-        narrow modes are not missed by a coarse grid. Results are cached per arguments.
-        Mass outside ``extent`` is ignored (the default extents hold nearly all of it).
+        ``ebm_lib.toy2d.grid.density_on_grid`` with ``bins`` cells per axis (or (nx, ny)),
+        each cell's mean density from ``oversample`` x ``oversample`` float64 points inside
+        it, normalised numerically; cached per arguments. Mass outside ``extent`` is ignored
+        (the default extents hold nearly all of it).
         """
         nx, ny = (bins, bins) if isinstance(bins, int) else bins
         extent = tuple(float(v) for v in (extent or self.extent))
         key = (nx, ny, extent, float(temperature), oversample)
         if key not in self._grids:
-            x_edges = np.linspace(extent[0], extent[1], nx + 1)
-            y_edges = np.linspace(extent[2], extent[3], ny + 1)
-            fx = torch.linspace(extent[0], extent[1], nx * oversample + 1, dtype=torch.float64)
-            fy = torch.linspace(extent[2], extent[3], ny * oversample + 1, dtype=torch.float64)
-            cx, cy = (fx[:-1] + fx[1:]) / 2, (fy[:-1] + fy[1:]) / 2
-            yy, xx = torch.meshgrid(cy, cx, indexing="ij")
-            energy = self.energy(torch.stack([xx.flatten(), yy.flatten()], dim=1)).view(len(cy), len(cx))
-            log_p = -energy / temperature
-            log_p = torch.nan_to_num(log_p - log_p.max(), nan=-math.inf)
-            fine = log_p.exp().view(ny, oversample, nx, oversample).mean(dim=(1, 3)).numpy()
-            cell_area = (x_edges[1] - x_edges[0]) * (y_edges[1] - y_edges[0])
-            density = fine / (fine.sum() * cell_area)
-            self._grids[key] = DensityGrid(density=density, x_edges=x_edges, y_edges=y_edges)
+            self._grids[key] = density_on_grid(self, extent, (nx, ny), oversample, temperature)
         return self._grids[key]
-
-
-def mala_reference_samples(
-    energy: Callable[[torch.Tensor], torch.Tensor],
-    n: int,
-    extent: Extent,
-    generator: torch.Generator | None = None,
-    n_burn: int = 1500,
-    n_run: int = 500,
-    target_accept: float = 0.6,
-) -> torch.Tensor:
-    """Reference samples of exp(-E) from long MALA runs, for energies without an exact sampler.
-
-    n chains start uniformly over ``extent``; during ``n_burn`` steps the step size adapts
-    (log h moves towards the target acceptance rate, a Robbins-Monro rule), then it is
-    frozen for ``n_run`` more steps and the final states are returned. The chains are
-    independent, so the n points are too, but a chain cannot cross a high barrier: for
-    multimodal energies the mode weights are only as good as the mixing (check them).
-    """
-    from ebm_lib.samplers import mala_sample  # local import: mala does not depend on toy
-
-    low = torch.tensor([extent[0], extent[2]])
-    high = torch.tensor([extent[1], extent[3]])
-    x = low + (high - low) * torch.rand((n, 2), generator=generator)
-    log_h = math.log(0.01)
-    for i in range(n_burn // 50):
-        result = mala_sample(energy, x, 50, math.exp(log_h), generator=generator)
-        x = result.samples
-        log_h += (result.accept_rate - target_accept) * 2.0 / math.sqrt(i + 1)
-    return mala_sample(energy, x, n_run, math.exp(log_h), generator=generator).samples
 
 
 def _inverse_cdf_sampler(
@@ -237,13 +157,6 @@ def _inverse_cdf_sampler(
     return draw
 
 
-def _log_trapezoid(log_density: Callable[[np.ndarray], np.ndarray], low: float, high: float) -> float:
-    t = np.linspace(low, high, 200001)
-    log_p = log_density(t)
-    top = log_p.max()
-    return float(top + np.log(np.trapezoid(np.exp(log_p - top), t)))
-
-
 class GaussianMixture(ToyEnergy):
     """E(x) = -log sum_k w_k N(x; mu_k, sigma^2 I): K modes on a circle, exactly normalised.
 
@@ -257,11 +170,7 @@ class GaussianMixture(ToyEnergy):
     title = "Gaussian mixture"
 
     def __init__(
-        self,
-        n_modes: int = 8,
-        radius: float = 3.0,
-        sigma: float = 0.3,
-        weights: Sequence[float] | None = None,
+        self, n_modes: int = 8, radius: float = 3.0, sigma: float = 0.3, weights: Sequence[float] | None = None
     ) -> None:
         super().__init__()
         angles = torch.arange(n_modes, dtype=torch.float64) * 2 * math.pi / n_modes
@@ -273,34 +182,23 @@ class GaussianMixture(ToyEnergy):
             raise ValueError(f"weights must be {n_modes} positive numbers, got {weights}")
         self.mode_weights = (w / w.sum()).float()
         self.sigma = sigma
-        self.log_normalizer = 0.0
         half = radius + 5 * sigma
         self.extent = (-half, half, -half, half)
-        self._params: dict[torch.dtype, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
         mu = self.modes.double()
         c = (w / w.sum()).log() - (mu * mu).sum(1) / (2 * sigma**2) - math.log(2 * math.pi * sigma**2)
-        for dtype in (torch.float32, torch.float64):
-            self._params[dtype] = ((mu.T / sigma**2).to(dtype), c.to(dtype), mu.to(dtype))
+        self._params = (mu.T / sigma**2, c, mu)  # float64; cast to the points' dtype when used
 
     def __repr__(self) -> str:
         return f"GaussianMixture(n_modes={len(self.modes)}, sigma={self.sigma})"
 
-    def _logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        m, c, mu = self._params[x.dtype]
+    def energy_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        m, c, mu = (t.to(x.dtype) for t in self._params)
         logits = torch.addmm(c, x, m)
         top = logits.amax(dim=1, keepdim=True)
         # Clamping keeps exp() out of the denormal range, which is very slow on CPUs.
         weights = torch.exp((logits - top).clamp_min(-80.0))
-        return top.squeeze(1), weights, mu
-
-    def energy(self, x: torch.Tensor) -> torch.Tensor:
-        top, weights, _ = self._logits(x)
-        return (x * x).sum(1) / (2 * self.sigma**2) - top - weights.sum(1).log()
-
-    def energy_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        top, weights, mu = self._logits(x)
         total = weights.sum(1, keepdim=True)
-        energy = (x * x).sum(1) / (2 * self.sigma**2) - top - total.squeeze(1).log()
+        energy = (x * x).sum(1) / (2 * self.sigma**2) - top.squeeze(1) - total.squeeze(1).log()
         grad = (x - (weights / total) @ mu) / self.sigma**2
         return energy, grad
 
@@ -328,21 +226,12 @@ class DoubleWell(ToyEnergy):
         self.modes = torch.tensor([[-separation, 0.0], [separation, 0.0]])
         self.mode_weights = torch.tensor([0.5, 0.5])
         half = self.a * math.sqrt(1 + math.sqrt(40 / self.barrier))
-        self._x1_range = (-half, half)
-        self._draw_x1 = _inverse_cdf_sampler(self._log_p1, -half, half)
-        self.log_normalizer = _log_trapezoid(self._log_p1, -half, half) + 0.5 * math.log(2 * math.pi)
+        self._draw_x1 = _inverse_cdf_sampler(lambda t: -self.barrier * ((t / self.a) ** 2 - 1) ** 2, -half, half)
         width = max(half + 0.3, 3.5)
         self.extent = (-width, width, -3.5, 3.5)
 
     def __repr__(self) -> str:
         return f"DoubleWell(barrier={self.barrier}, separation={self.a})"
-
-    def _log_p1(self, t: np.ndarray) -> np.ndarray:
-        return -self.barrier * ((t / self.a) ** 2 - 1) ** 2
-
-    def energy(self, x: torch.Tensor) -> torch.Tensor:
-        u = (x[:, 0] / self.a) ** 2 - 1
-        return self.barrier * u * u + 0.5 * x[:, 1] ** 2
 
     def energy_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x1, x2 = x[:, 0], x[:, 1]
@@ -376,16 +265,10 @@ class Banana(ToyEnergy):
         super().__init__()
         self.a, self.b, self.c, self.s = a, b, c, s
         self._log_z = math.log(2 * math.pi * a * s)
-        self.log_normalizer = 0.0
         self.extent = (-4.5, 4.5, -3.0, 6.0)
 
     def __repr__(self) -> str:
         return f"Banana(a={self.a}, b={self.b}, c={self.c}, s={self.s})"
-
-    def energy(self, x: torch.Tensor) -> torch.Tensor:
-        x1, x2 = x[:, 0], x[:, 1]
-        r = x2 - self.b * x1 * x1 + self.c
-        return x1 * x1 / (2 * self.a**2) + r * r / (2 * self.s**2) + self._log_z
 
     def energy_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x1, x2 = x[:, 0], x[:, 1]
@@ -428,9 +311,7 @@ class Rings(ToyEnergy):
         a = self.radii / sigma
         phi = 0.5 * (1 + torch.erf(a / math.sqrt(2)))
         z = 2 * math.pi * (sigma**2 * torch.exp(-(a**2) / 2) + self.radii * sigma * math.sqrt(2 * math.pi) * phi)
-        self._log_c = {dt: ((w / w.sum()).log() - z.log()).to(dt) for dt in (torch.float32, torch.float64)}
-        self._radii = {dt: self.radii.to(dt) for dt in (torch.float32, torch.float64)}
-        self.log_normalizer = 0.0
+        self._log_c = (w / w.sum()).log() - z.log()
         half = float(self.radii.max()) + 6 * sigma
         self.extent = (-half, half, -half, half)
         self._draw_r = [
@@ -445,22 +326,14 @@ class Rings(ToyEnergy):
     def __repr__(self) -> str:
         return f"Rings(radii={tuple(self.radii.tolist())}, sigma={self.sigma})"
 
-    def _parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        r = torch.sqrt((x * x).sum(1) + 1e-12)
-        dev = r[:, None] - self._radii[x.dtype]
-        logits = self._log_c[x.dtype] - dev * dev / (2 * self.sigma**2)
-        top = logits.amax(dim=1, keepdim=True)
-        weights = torch.exp((logits - top).clamp_min(-80.0))
-        return r, dev, top.squeeze(1), weights
-
-    def energy(self, x: torch.Tensor) -> torch.Tensor:
-        _, _, top, weights = self._parts(x)
-        return -top - weights.sum(1).log()
-
     def energy_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        r, dev, top, weights = self._parts(x)
+        r = torch.sqrt((x * x).sum(1) + 1e-12)
+        dev = r[:, None] - self.radii.to(x.dtype)
+        logits = self._log_c.to(x.dtype) - dev * dev / (2 * self.sigma**2)
+        top = logits.amax(dim=1, keepdim=True)
+        weights = torch.exp((logits - top).clamp_min(-80.0))  # clamped out of the slow denormal range
         total = weights.sum(1)
-        energy = -top - total.log()
+        energy = -top.squeeze(1) - total.log()
         radial = (weights * dev).sum(1) / (total * self.sigma**2)
         return energy, (radial / r)[:, None] * x
 
@@ -495,15 +368,10 @@ class Funnel(ToyEnergy):
         super().__init__()
         self.sigma_v = sigma_v
         self._log_z = math.log(2 * math.pi * sigma_v)
-        self.log_normalizer = 0.0
         self.extent = (-7.0, 7.0, -4.5, 4.5)
 
     def __repr__(self) -> str:
         return f"Funnel(sigma_v={self.sigma_v})"
-
-    def energy(self, x: torch.Tensor) -> torch.Tensor:
-        x1, v = x[:, 0], x[:, 1]
-        return v * v / (2 * self.sigma_v**2) + 0.5 * x1 * x1 * torch.exp(-v) + 0.5 * v + self._log_z
 
     def energy_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x1, v = x[:, 0], x[:, 1]
@@ -538,17 +406,12 @@ class Gaussian(ToyEnergy):
         rot = torch.tensor(
             [[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]], dtype=torch.float64
         )
-        self.stds = stds
-        self.angle_deg = angle_deg
-        self.rotation = rot
-        cov = rot @ torch.diag(torch.tensor(stds, dtype=torch.float64) ** 2) @ rot.T
-        self.covariance = cov
-        self.precision = torch.linalg.inv(cov)
+        self.stds, self.angle_deg, self.rotation = stds, angle_deg, rot
+        self.covariance = rot @ torch.diag(torch.tensor(stds, dtype=torch.float64) ** 2) @ rot.T
+        self.precision = torch.linalg.inv(self.covariance)
         self.curvatures = 1 / torch.tensor(stds, dtype=torch.float64) ** 2
-        self._chol = torch.linalg.cholesky(cov).float()
-        self._prec = {dt: self.precision.to(dt) for dt in (torch.float32, torch.float64)}
+        self._chol = torch.linalg.cholesky(self.covariance).float()
         self._log_z = math.log(2 * math.pi * stds[0] * stds[1])
-        self.log_normalizer = 0.0
         self.modes = torch.zeros(1, 2)
         self.mode_weights = torch.ones(1)
         half = 4.0 * max(stds)
@@ -558,7 +421,7 @@ class Gaussian(ToyEnergy):
         return f"Gaussian(stds={self.stds}, angle_deg={self.angle_deg})"
 
     def energy_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        grad = x @ self._prec[x.dtype]
+        grad = x @ self.precision.to(x.dtype)
         return 0.5 * (grad * x).sum(1) + self._log_z, grad
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -3,14 +3,21 @@
 In 2D the partition function of any energy can be computed numerically: evaluate E on a
 fine grid, exponentiate and sum. Then KL and TV between the model and the true density are
 exact up to the grid, with no sampler involved (notebooks 3 and 4).
+
+    DensityGrid       a density on the cells of a grid (cell probabilities, marginals)
+    density_on_grid   exp(-E / T) / Z on a grid, for an analytic energy or a network
+    grid_kl_tv        KL(data || model) and TV between two densities on the same grid
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import nn
 
 Extent = tuple[float, float, float, float]  # (x_min, x_max, y_min, y_max)
 
@@ -31,6 +38,11 @@ class DensityGrid:
     @property
     def extent(self) -> Extent:
         return (float(self.x_edges[0]), float(self.x_edges[-1]), float(self.y_edges[0]), float(self.y_edges[-1]))
+
+    @property
+    def bins(self) -> tuple[int, int]:
+        """(nx, ny): the number of cells along x and along y."""
+        return len(self.x_edges) - 1, len(self.y_edges) - 1
 
     @property
     def x_centers(self) -> np.ndarray:
@@ -58,52 +70,59 @@ class DensityGrid:
         return self.y_centers, self.density.sum(axis=1) * dx
 
 
-# ----------------------------------------------------------------------------------------
-# Part 3: a learned 2D energy against the true density, both normalised on a grid
-# (notebooks 3 and 4).
-#
-# In 2D the partition function of a learned energy can be computed numerically: evaluate
-# E on a fine grid, exponentiate and sum. Then KL and TV between the model and the true
-# density are exact up to the grid, with no sampler involved.
-# ----------------------------------------------------------------------------------------
+def _fine_centres(low: float, high: float, n: int) -> torch.Tensor:
+    """Centres of n equal sub-cells of [low, high], float64."""
+    edges = torch.linspace(low, high, n + 1, dtype=torch.float64)
+    return (edges[:-1] + edges[1:]) / 2
 
 
 @torch.no_grad()
-def model_density_grid(energy_fn, reference, oversample: int = 2, chunk: int = 16384):
-    """The density p_theta(x) = exp(-E(x)) / Z of a learned energy on the cells of ``reference``.
+def density_on_grid(
+    energy: Callable[[torch.Tensor], torch.Tensor],
+    extent: Extent,
+    bins: int | tuple[int, int],
+    oversample: int = 4,
+    temperature: float = 1.0,
+    chunk: int = 16384,
+) -> DensityGrid:
+    """p_T(x) = exp(-E(x) / T) / Z averaged over each cell of a grid over ``extent``, normalised on the grid.
 
-    ``reference`` is a ``DensityGrid`` (``ebm_lib.toy2d.energies``) that fixes the cells. Each
-    cell's mean of exp(-E) is estimated from ``oversample`` x ``oversample`` points inside
-    it (float64 after the network), and Z is the sum over the grid times the cell area,
-    so p_theta, like the reference, is normalised over the grid:
+    ``bins`` is the number of cells per axis (or (nx, ny)). Each cell's mean of exp(-E / T)
+    is computed from ``oversample`` x ``oversample`` points inside it, so narrow modes are
+    not missed by a coarse grid, and Z is the sum over the grid times the cell area:
 
-        p_theta(cell) = mean_cell exp(-E) / sum_cells (mean_cell exp(-E) * cell_area).
+        p_T(cell) = mean_cell exp(-E / T) / sum_cells (mean_cell exp(-E / T) * cell_area).
 
-    The network returns the energy E(x): low energy = likely. It is put in eval mode for
-    the evaluation and returned to its previous mode.
+    Mass outside ``extent`` is ignored. The same function serves the truth and a model:
+    an analytic energy is evaluated at float64 points; a network (an ``nn.Module``, which
+    returns the energy E(x): low energy = likely) at points in its parameters' dtype, in
+    eval mode (restored afterwards). Energies are evaluated without gradients, ``chunk``
+    points at a time, and exponentiated in float64.
     """
-    nx, ny = len(reference.x_edges) - 1, len(reference.y_edges) - 1
-    fx = np.linspace(reference.x_edges[0], reference.x_edges[-1], nx * oversample + 1)
-    fy = np.linspace(reference.y_edges[0], reference.y_edges[-1], ny * oversample + 1)
-    cx, cy = (fx[:-1] + fx[1:]) / 2, (fy[:-1] + fy[1:]) / 2
-    yy, xx = np.meshgrid(cy, cx, indexing="ij")
-    points = torch.from_numpy(np.stack([xx.ravel(), yy.ravel()], axis=1)).float()
-    training = getattr(energy_fn, "training", None)
+    nx, ny = (bins, bins) if isinstance(bins, int) else bins
+    cx = _fine_centres(extent[0], extent[1], nx * oversample)
+    cy = _fine_centres(extent[2], extent[3], ny * oversample)
+    yy, xx = torch.meshgrid(cy, cx, indexing="ij")
+    points = torch.stack([xx.flatten(), yy.flatten()], dim=1)
+    training = energy.training if isinstance(energy, nn.Module) else None
     if training is not None:
-        energy_fn.eval()
+        points = points.to(next(energy.parameters()).dtype)
+        energy.eval()
     try:
-        energy = torch.cat([energy_fn(part).double() for part in points.split(chunk)])
+        values = torch.cat([energy(part).double() for part in points.split(chunk)])
     finally:
         if training is not None:
-            energy_fn.train(training)
-    log_p = -energy.view(len(cy), len(cx))
-    log_p = torch.nan_to_num(log_p - log_p.max(), nan=-np.inf)
+            energy.train(training)
+    log_p = -values.view(len(cy), len(cx)) / temperature
+    log_p = torch.nan_to_num(log_p - log_p.max(), nan=-math.inf)
     fine = log_p.exp().view(ny, oversample, nx, oversample).mean(dim=(1, 3)).numpy()
-    density = fine / (fine.sum() * reference.cell_area)
-    return DensityGrid(density=density, x_edges=reference.x_edges.copy(), y_edges=reference.y_edges.copy())
+    x_edges = np.linspace(extent[0], extent[1], nx + 1)
+    y_edges = np.linspace(extent[2], extent[3], ny + 1)
+    cell_area = (x_edges[1] - x_edges[0]) * (y_edges[1] - y_edges[0])
+    return DensityGrid(density=fine / (fine.sum() * cell_area), x_edges=x_edges, y_edges=y_edges)
 
 
-def grid_kl_tv(model_grid, reference, floor: float = 1e-12) -> dict[str, float]:
+def grid_kl_tv(model_grid: DensityGrid, reference: DensityGrid, floor: float = 1e-12) -> dict[str, float]:
     """KL(data || model) and TV between two densities on the same grid (both ``DensityGrid``).
 
         KL(p || q) = sum_cells p log(p / q),     TV(p, q) = 1/2 sum_cells |p - q|,
@@ -122,8 +141,3 @@ def grid_kl_tv(model_grid, reference, floor: float = 1e-12) -> dict[str, float]:
     kl = float((p[mask] * np.log(p[mask] / q[mask])).sum())
     tv = 0.5 * float(np.abs(p - np.asarray(model_grid.probabilities)).sum())
     return {"kl": kl, "tv": tv}
-
-
-def learned_density_kl_tv(energy_fn, reference, oversample: int = 2) -> dict[str, float]:
-    """``grid_kl_tv`` of a learned energy against the true ``DensityGrid``: {"kl", "tv"}."""
-    return grid_kl_tv(model_density_grid(energy_fn, reference, oversample), reference)

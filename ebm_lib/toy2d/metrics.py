@@ -1,13 +1,22 @@
-"""How far are my samples from the truth? Distances to exact samples, and sampler diagnostics.
+"""How far are 2D samples from the truth? Two-sample distances, and sampler diagnostics (notebooks 2-6).
 
-Part 1: 2D samples against a known distribution (notebook 2 onwards).
+Two-sample distances between 2D samples and a known distribution:
 
-    energy_distance         the course's main two-sample distance (see below)
-    mmd_rbf                 MMD^2 with a Gaussian kernel, for comparison
-    nearest_mode, mode_occupancy, occupancy_tv
-                            what fraction of the samples sits in each mode, vs the true weights
+    energy_distance, mean_pairwise_distance
+                            the course's main two-sample distance (see below) and its within-sample term
+    mmd_rbf, mean_kernel, median_bandwidth
+                            MMD^2 with a Gaussian kernel, for comparison
+
+Against the distribution's modes and its density on a grid:
+
+    mode_occupancy, occupancy_tv
+                            what fraction of the samples sits in each mode (labels from
+                            ``ToyEnergy.assign_modes``), vs the true weights
     histogram_probabilities, histogram_tv, histogram_kl
-                            a 2D histogram against a density on a grid (``ebm_lib.toy2d.energies.DensityGrid``)
+                            a 2D histogram against a density on a grid (``ebm_lib.toy2d.grid.DensityGrid``)
+
+Sampler diagnostics:
+
     autocorrelation, integrated_autocorrelation_time, effective_sample_size
                             how many independent samples a set of chains is worth
     mean_gradient_norm      how steep the energy is where the samples are
@@ -23,12 +32,6 @@ means skip the zero diagonal), so for two samples of the same law it averages ze
 can come out slightly negative; its noise is of order 1 / n. Compare distances only
 between runs with the same numbers of samples, and against the noise floor: the
 distance between two independent exact samples of the same sizes.
-
-Part 2: generated digits and outlier detection (notebook 5).
-
-    mean_confidence, class_coverage, frechet_distance, sample_quality
-                            a set of generated digits, measured by ``ebm_lib.mnist.classifier``
-    energy_auroc            how well the energy separates held-out digits from outliers
 """
 
 from __future__ import annotations
@@ -36,9 +39,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-# ----------------------------------------------------------------------------------------
-# Part 1: 2D samples against a known distribution, and sampler diagnostics.
-# ----------------------------------------------------------------------------------------
+from ebm_lib.samplers import Energy, energy_and_grad
+from ebm_lib.toy2d.grid import DensityGrid
 
 
 def _finite_rows(x: torch.Tensor) -> torch.Tensor:
@@ -79,10 +81,7 @@ def median_bandwidth(x: torch.Tensor, y: torch.Tensor, max_points: int = 1000) -
 
 
 def mmd_rbf(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    bandwidths: float | list[float] | None = None,
-    y_self_term: float | None = None,
+    x: torch.Tensor, y: torch.Tensor, bandwidths: float | list[float] | None = None, y_self_term: float | None = None
 ) -> float:
     """Unbiased MMD^2 with the kernel k(a, b) = sum_s exp(-|a - b|^2 / (2 s^2)) over bandwidths s.
 
@@ -116,11 +115,6 @@ def _kernel_sum(a: torch.Tensor, b: torch.Tensor, bandwidths: list[float]) -> fl
     return sum(float(torch.exp((d2 * (-0.5 / s**2)).clamp_min(-80.0)).sum()) for s in bandwidths)
 
 
-def nearest_mode(samples: torch.Tensor, modes: torch.Tensor) -> torch.Tensor:
-    """Index (int64, shape (n,)) of the mode nearest to each sample (Euclidean)."""
-    return torch.cdist(torch.as_tensor(samples).double(), torch.as_tensor(modes).double()).argmin(dim=1)
-
-
 def mode_occupancy(labels: torch.Tensor, n_modes: int) -> torch.Tensor:
     """Fraction of samples assigned to each of ``n_modes`` modes, shape (n_modes,), float64."""
     counts = torch.bincount(torch.as_tensor(labels).long(), minlength=n_modes).double()
@@ -135,7 +129,7 @@ def occupancy_tv(occupancy: torch.Tensor, weights: torch.Tensor) -> float:
     return 0.5 * float((torch.as_tensor(occupancy).double() - torch.as_tensor(weights).double()).abs().sum())
 
 
-def histogram_probabilities(samples: torch.Tensor, grid) -> tuple[np.ndarray, float]:
+def histogram_probabilities(samples: torch.Tensor, grid: DensityGrid) -> tuple[np.ndarray, float]:
     """Fraction of samples in each cell of ``grid`` (a ``DensityGrid``), and the fraction outside it.
 
     Returns (probabilities of shape (ny, nx), rows are y; fraction outside). Non-finite
@@ -148,7 +142,7 @@ def histogram_probabilities(samples: torch.Tensor, grid) -> tuple[np.ndarray, fl
     return counts / max(n, 1), float((n - inside) / max(n, 1))
 
 
-def histogram_tv(samples: torch.Tensor, grid) -> float:
+def histogram_tv(samples: torch.Tensor, grid: DensityGrid) -> float:
     """Total variation between the samples' histogram and the grid's cell probabilities.
 
     TV = 1/2 (sum_cells |p_hat - p| + p_hat(outside)), treating the grid as holding all of
@@ -160,7 +154,7 @@ def histogram_tv(samples: torch.Tensor, grid) -> float:
     return 0.5 * (float(np.abs(p_hat - grid.probabilities).sum()) + outside)
 
 
-def histogram_kl(samples: torch.Tensor, grid, floor: float = 1e-12) -> float:
+def histogram_kl(samples: torch.Tensor, grid: DensityGrid, floor: float = 1e-12) -> float:
     """KL(p_hat || p) = sum_cells p_hat log(p_hat / p) between the histogram and the grid.
 
     Samples outside the grid are dropped (and p_hat renormalised), cells of p are floored
@@ -223,17 +217,15 @@ def effective_sample_size(chains: torch.Tensor) -> torch.Tensor | float:
     return t * c / integrated_autocorrelation_time(x)
 
 
-def mean_gradient_norm(energy_fn, samples: torch.Tensor) -> float:
+def mean_gradient_norm(energy: Energy, samples: torch.Tensor) -> float:
     """Mean L2 norm of grad_x E over the finite samples (the analytic gradient when the energy has one).
 
     At stationarity it reflects the energy's curvature (for a Gaussian, E|grad E|^2 = trace
     of the precision); a value that keeps growing during a run is an early sign of divergence.
     """
-    from ebm_lib.samplers import energy_and_grad  # local import: keep this module light to import
-
     x = torch.as_tensor(samples).detach()
     x = x[torch.isfinite(x).flatten(1).all(dim=1)]
     if len(x) == 0:
         return float("nan")
-    _, grad = energy_and_grad(energy_fn, x)
+    _, grad = energy_and_grad(energy, x)
     return float(grad.flatten(1).norm(dim=1).mean())

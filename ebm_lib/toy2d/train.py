@@ -1,10 +1,10 @@
 """Training and measuring energy networks on 2D datasets (notebooks 3 and 4, the ablation).
 
-Thin glue around the library: ``fit_2d`` builds an ``MLPEnergyNet``, a ``ReplayBuffer``
-that starts chains uniformly over the dataset's box, and a ``CDConfig`` with exact-noise
-Langevin (noise_scale = sqrt(2 * step_size), so the chains sample p at temperature 1),
-then calls ``ebm_lib.training.train`` in chunks, recording after each chunk the
-grid-normalised KL(data || model) and TV of ``ebm_lib.toy2d.metrics``.
+Thin glue around the library: ``fit_2d`` gets the run's ``Dataset2D`` once, builds an
+``MLPEnergyNet`` and a ``ReplayBuffer`` whose chains start uniformly over the dataset's box,
+then calls ``ebm_lib.training.train`` with the settings' ``CDConfig`` every ``eval_every``
+steps, recording there the grid-normalised KL(data || model) and TV of the learned density
+(``ebm_lib.toy2d.grid``, evaluated once per evaluation).
 
 The network returns the energy E(x): low energy = likely, p_theta(x) = exp(-E(x)) / Z.
 
@@ -15,42 +15,43 @@ what the training procedure produces (Nijkamp et al. 2020).
 
 from __future__ import annotations
 
+import copy
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 
-from ebm_lib.buffer import InitFn, ReplayBuffer
+from ebm_lib.buffer import ReplayBuffer
 from ebm_lib.nets import MLPEnergyNet
-from ebm_lib.samplers import LangevinConfig, langevin_sample
-from ebm_lib.toy2d import datasets as datasets2d
-from ebm_lib.toy2d.grid import DensityGrid, Extent, learned_density_kl_tv, model_density_grid
+from ebm_lib.samplers import LangevinConfig
+from ebm_lib.toy2d.datasets import Dataset2D, get_dataset
+from ebm_lib.toy2d.grid import DensityGrid, density_on_grid, grid_kl_tv
 from ebm_lib.toy2d.metrics import energy_distance
 from ebm_lib.training import CDConfig, DivergenceError, History, train
 
-
-def box_init(extent: Extent) -> InitFn:
-    """Initial distribution of the chains: uniform over the box (x_min, x_max, y_min, y_max)."""
-    low = torch.tensor([extent[0], extent[2]])
-    high = torch.tensor([extent[1], extent[3]])
-
-    def init(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        return low + (high - low) * torch.rand((n, 2), generator=generator)
-
-    return init
+HEALTHY_CD = CDConfig(
+    LangevinConfig(n_steps=20, step_size=0.05, noise_scale=None, grad_clip=None, clamp=None),
+    alpha=0.01,
+    max_grad_norm=1.0,
+    max_abs_energy=1e3,
+)
+"""The course's healthy CD step in 2D: 20 Langevin steps of size 0.05 with the exact noise
+sqrt(2 * step_size) (temperature 1), clamped to the dataset's box (``clamp=None`` here: the box
+is filled in when a run starts), regulariser alpha = 0.01, the parameter gradient clipped at
+norm 1, divergence declared at a mean |E| above 1000."""
 
 
 @dataclass
 class Settings2D:
     """Everything that defines a 2D training run (the defaults are the course's healthy run).
 
-    Langevin: ``n_langevin_steps`` steps of size ``step_size`` with the exact noise
-    sqrt(2 * step_size), clamped to the dataset's box. Loss regulariser ``alpha``,
-    Adam with learning rate ``lr`` decayed linearly to ``lr * final_lr_fraction``, the
-    parameter gradient clipped at ``max_grad_norm``. Buffer of ``buffer_size`` samples
-    with re-initialisation probability ``reinit_prob`` (1.0: fresh noise every step,
-    that is, no buffer).
+    ``cd``: the contrastive-divergence step (``HEALTHY_CD`` by default). A Langevin ``clamp``
+    of None there means the dataset's box: (min(extent), max(extent)), set when the run starts.
+    Adam with learning rate ``lr`` decayed linearly to ``lr * final_lr_fraction``. Buffer of
+    ``buffer_size`` samples with re-initialisation probability ``reinit_prob`` (1.0: fresh
+    noise every step, that is, no buffer). The learned density is measured on a
+    ``grid_bins`` x ``grid_bins`` grid every ``eval_every`` training steps.
     """
 
     dataset: str = "mixture4"
@@ -61,44 +62,40 @@ class Settings2D:
     batch_size: int = 128
     lr: float = 1e-3
     final_lr_fraction: float = 0.1
-    n_langevin_steps: int = 20
-    step_size: float = 0.05
-    alpha: float = 0.01
-    max_grad_norm: float | None = 1.0
-    max_abs_energy: float = 1e3
+    cd: CDConfig = field(default_factory=lambda: copy.deepcopy(HEALTHY_CD))
     buffer_size: int = 10000
     reinit_prob: float = 0.05
     grid_bins: int = 60
-    chunk: int = 50
+    eval_every: int = 50
 
-    def config(self) -> CDConfig:
-        extent = datasets2d.dataset_extent(self.dataset)
-        langevin = LangevinConfig(self.n_langevin_steps, self.step_size, None, clamp=(min(extent), max(extent)))
-        return CDConfig(
-            langevin,
-            alpha=self.alpha,
-            max_grad_norm=self.max_grad_norm,
-            max_abs_energy=self.max_abs_energy,
-        )
+
+def clamped_to_box(cd: CDConfig, dataset: Dataset2D) -> CDConfig:
+    """``cd`` with the Langevin clamp set to the dataset's box (min(extent), max(extent)) if it is None."""
+    if cd.langevin.clamp is not None:
+        return cd
+    return replace(cd, langevin=replace(cd.langevin, clamp=(min(dataset.extent), max(dataset.extent))))
 
 
 @dataclass
 class Run2D:
     """What ``fit_2d`` returns.
 
-    history: per-step metrics of ``train`` (e_data, e_samples, gap, langevin_grad_norm, ...).
-    checkpoints: the step after each chunk; kl, tv: grid KL(data || model) and TV there.
-    snapshots: (step, model density grid, copy of the buffer's contents) after each chunk,
-        when asked for. diverged: the DivergenceError message, or None.
+    cd: the CD config the run used (the clamp filled in). history: per-step metrics of
+    ``train`` (e_data, e_samples, gap, langevin_grad_norm, ...). eval_steps: the step of each
+    evaluation; kl, tv: grid KL(data || model) and TV there. snapshots: (step, learned density
+    grid, copy of the buffer's contents) at each evaluation, when asked for. diverged: the
+    DivergenceError message, or None. seconds: training time without the evaluations.
     """
 
     model: MLPEnergyNet
     buffer: ReplayBuffer
     data: torch.Tensor
+    dataset: Dataset2D
     reference: DensityGrid
     settings: Settings2D
-    history: History
-    checkpoints: list[int] = field(default_factory=list)
+    cd: CDConfig
+    history: History = field(default_factory=dict)
+    eval_steps: list[int] = field(default_factory=list)
     kl: list[float] = field(default_factory=list)
     tv: list[float] = field(default_factory=list)
     snapshots: list[tuple[int, DensityGrid, torch.Tensor]] = field(default_factory=list)
@@ -111,69 +108,63 @@ def fit_2d(settings: Settings2D, seed: int = 0, snapshots: bool = False) -> Run2
 
     The data (``settings.n_data`` points), the network's initial weights, the batches,
     the buffer draws and the Langevin noise all come from ``seed``. Training stops early,
-    keeping what it has, if ``DivergenceError`` is raised. ``seconds`` is the training
-    time without the evaluations.
+    keeping what it has, if ``DivergenceError`` is raised.
     """
     gen = torch.Generator().manual_seed(seed)
-    data = datasets2d.make_dataset(settings.dataset, settings.n_data, gen)
+    dataset = get_dataset(settings.dataset)
+    data = dataset.sample(settings.n_data, gen)
     torch.manual_seed(seed)  # the network's initial weights
     model = MLPEnergyNet(2, width=settings.width, n_blocks=settings.n_blocks)
-    extent = datasets2d.dataset_extent(settings.dataset)
-    buffer = ReplayBuffer(settings.buffer_size, (2,), reinit_prob=settings.reinit_prob, init_fn=box_init(extent))
-    reference = datasets2d.reference_grid(settings.dataset, settings.grid_bins)
+    buffer = ReplayBuffer(settings.buffer_size, (2,), reinit_prob=settings.reinit_prob, init_fn=dataset.noise)
+    reference = dataset.reference_grid(settings.grid_bins)
+    run = Run2D(model, buffer, data, dataset, reference, settings, clamped_to_box(settings.cd, dataset))
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
-    run = Run2D(model, buffer, data, reference, settings, history={})
-    config = settings.config()
     done = 0
     while done < settings.n_steps:
-        n = min(settings.chunk, settings.n_steps - done)
+        n = min(settings.eval_every, settings.n_steps - done)
         fraction = done / settings.n_steps  # linear decay of the learning rate
         for group in optimizer.param_groups:
             group["lr"] = settings.lr * (1 - (1 - settings.final_lr_fraction) * fraction)
         start = time.perf_counter()
         try:
             train(
-                model, data, optimizer, buffer, config, n, settings.batch_size, gen, progress=False, history=run.history
+                model, data, optimizer, buffer, run.cd, n, settings.batch_size, gen, progress=False, history=run.history
             )
         except DivergenceError as err:
             run.diverged = str(err)
         run.seconds += time.perf_counter() - start
         done = len(run.history.get("gap", []))
-        run.checkpoints.append(done)
-        grid = model_density_grid(model, reference)
-        scores = learned_density_kl_tv(model, reference)
-        run.kl.append(scores["kl"])
-        run.tv.append(scores["tv"])
-        if snapshots:
-            run.snapshots.append((done, grid, buffer.storage[: len(buffer)].clone()))
+        _evaluate(run, done, snapshots)
         if run.diverged:
             break
     return run
 
 
+def _evaluate(run: Run2D, step: int, snapshot: bool) -> None:
+    """Record the learned density's grid KL and TV at ``step`` (and a snapshot when asked)."""
+    learned = density_on_grid(run.model, run.reference.extent, run.reference.bins, oversample=2)
+    scores = grid_kl_tv(learned, run.reference)
+    run.eval_steps.append(step)
+    run.kl.append(scores["kl"])
+    run.tv.append(scores["tv"])
+    if snapshot:
+        run.snapshots.append((step, learned, run.buffer.storage[: len(run.buffer)].clone()))
+
+
 def long_run_samples(
-    model: torch.nn.Module,
-    settings: Settings2D,
-    n: int = 1000,
-    n_steps: int = 500,
-    generator: torch.Generator | None = None,
+    run: Run2D, n: int = 1000, n_steps: int = 500, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """n chains of ``n_steps`` exact-noise Langevin steps on the learned energy, from uniform noise
-    over the dataset's box (same step size and clamp as training): samples of the model itself."""
-    extent = datasets2d.dataset_extent(settings.dataset)
-    x0 = box_init(extent)(n, generator)
-    config = settings.config()
-    return langevin_sample(
-        model, x0, n_steps, settings.step_size, None, clamp=config.langevin.clamp, generator=generator
-    ).samples
+    """n chains of ``n_steps`` Langevin steps on the learned energy, from uniform noise over the
+    dataset's box, with the run's step size, noise and clamp: samples of the model itself."""
+    x_init = run.dataset.noise(n, generator)
+    return replace(run.cd.langevin, n_steps=n_steps).run(run.model, x_init, generator=generator).samples
 
 
 def evaluate_2d(run: Run2D, seed: int = 0, n: int = 1000, n_steps: int = 500) -> dict[str, float]:
     """Final scores of a run: grid KL and TV of the learned density, and the energy distance
     D^2 between ``n`` long-run samples (``n_steps`` steps) and ``n`` exact data samples."""
-    gen = torch.Generator().manual_seed(10_000 + seed)
-    samples = long_run_samples(run.model, run.settings, n, n_steps, gen)
-    reference = datasets2d.make_dataset(run.settings.dataset, n, torch.Generator().manual_seed(20_000 + seed))
+    samples = long_run_samples(run, n, n_steps, torch.Generator().manual_seed(10_000 + seed))
+    reference = run.dataset.sample(n, torch.Generator().manual_seed(20_000 + seed))
     finite = np.isfinite(run.kl[-1]) if run.kl else False
     return {
         "kl": float(run.kl[-1]) if finite else float("nan"),
