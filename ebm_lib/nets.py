@@ -7,9 +7,7 @@ Design rules every net here follows (notebook 1 shows why):
   * no batch normalisation or other batch-dependent layers, so that an input's energy
     does not depend on which other inputs share its batch.
 
-Cost is reported by ``num_parameters()`` and ``flops_per_input()``: 2 x the multiply-accumulates
-of the convolution and linear layers, counted by torch's FlopCounterMode (biases and activations,
-a few percent, are left out).
+Cost is reported by ``num_parameters()`` and ``flops_per_input()`` (see ``forward_flops``).
 """
 
 from __future__ import annotations
@@ -29,17 +27,14 @@ ACTIVATIONS = {"silu": F.silu, "relu": F.relu, "elu": F.elu, "softplus": F.softp
 
 # Largest slope of each activation: d/dx [x * sigmoid(x)] peaks at about 1.0998.
 ACTIVATION_LIPSCHITZ = {"silu": 1.0998, "relu": 1.0, "elu": 1.0, "softplus": 1.0}
-
-
-NETS: dict[str, type[EnergyNet]] = {}
-"""Class name -> class of every energy net defined (checkpoints record the name)."""
+NETS: dict[str, type[EnergyNet]] = {}  # class name -> class of every energy net (checkpoints record the name)
 
 
 class EnergyNet(nn.Module):
     """Base class: checks the input batch, then calls ``energy``.
 
-    Subclasses set ``sample_shape`` and ``arch_kwargs`` (their constructor arguments, which
-    checkpoints record so that a saved net can be rebuilt).
+    Subclasses define ``energy(x)`` and set ``sample_shape`` and ``arch_kwargs`` (their
+    constructor arguments, which checkpoints record so that a saved net can be rebuilt).
     """
 
     sample_shape: tuple[int | None, ...]
@@ -53,22 +48,18 @@ class EnergyNet(nn.Module):
         check_batch(x, self.sample_shape, dtype=next(self.parameters()).dtype)
         return self.energy(x)
 
-    def energy(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
-
     def num_parameters(self) -> int:
         """Number of trainable parameters."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
     def flops_per_input(self, sample_shape: Sequence[int] | None = None) -> int:
-        """FLOPs (2 x multiply-accumulates) of one forward pass on one input (``forward_flops``)."""
+        """FLOPs of one forward pass on one input (``forward_flops``)."""
         return forward_flops(self, self.example_input(sample_shape))
 
     def example_input(self, sample_shape: Sequence[int] | None = None) -> torch.Tensor:
-        """One input of zeros, shape (1, *sample_shape) (default: the net's), on the net's device and dtype."""
-        shape = tuple(sample_shape) if sample_shape is not None else self.sample_shape
-        if any(s is None for s in shape):
-            raise ValueError(f"give a concrete sample_shape, this net accepts {self.sample_shape}")
+        """One input of zeros, shape (1, *sample_shape) (default: the net's, 28 where it
+        leaves a size free), on the net's device and dtype."""
+        shape = tuple(sample_shape or (28 if s is None else s for s in self.sample_shape))
         param = next(self.parameters())
         return torch.zeros(1, *shape, dtype=param.dtype, device=param.device)
 
@@ -77,7 +68,8 @@ def forward_flops(module: nn.Module, *inputs: object) -> int:
     """FLOPs of ``module(*inputs)`` in eval mode, counted by torch's ``FlopCounterMode``.
 
     It counts matrix products and convolutions only, 2 x their multiply-accumulates:
-    Conv2d 2 * (output elements) * (C_in / groups) * kH * kW, Linear 2 * in * out per row.
+    Conv2d 2 * (output elements) * (C_in / groups) * kH * kW, Linear 2 * in * out per row
+    (biases and activations, a few percent, are left out).
     """
     with eval_mode(module), torch.no_grad(), FlopCounterMode(display=False) as counter:
         module(*inputs)
@@ -150,10 +142,8 @@ class MLPEnergyNet(EnergyNet):
         L(E) <= |W_in| * prod_blocks (1 + a^2 |W1| |W2|) * a * |w_out|, where |.| is the
         largest singular value and a the activation's largest slope. With spectral
         normalisation every |W| is 1 and the bound is (1 + a^2)^n_blocks * a, whatever the
-        raw weights are, up to the accuracy of torch's power iteration: it estimates each
-        largest singular value and refines the estimate on every training-mode forward pass
-        (a fresh net can read a few percent above the ideal value). The bound is computed
-        in eval mode, so asking for it does not move the power iteration.
+        raw weights are, up to the accuracy of the power iteration's estimates (a fresh net
+        can read a few percent above). Computed in eval mode, so it does not move the iteration.
         """
         a = ACTIVATION_LIPSCHITZ[self.activation]
 
@@ -190,10 +180,6 @@ class ConvEnergyNet(EnergyNet):
     def energy(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x).mean(dim=(2, 3))).squeeze(-1)
 
-    def flops_per_input(self, sample_shape: Sequence[int] | None = None) -> int:
-        """FLOPs per image; the default image size is 28x28."""
-        return super().flops_per_input(sample_shape or (self.sample_shape[0], 28, 28))
-
 
 class MNISTEnergyNet(EnergyNet):
     """The course's default energy net for 28x28 digits: cheap enough to train on a CPU.
@@ -219,18 +205,14 @@ class MNISTEnergyNet(EnergyNet):
         return self.head(self.features(x)).squeeze(-1)
 
 
-def architecture_of(net: nn.Module) -> dict[str, object]:
+def architecture_of(net: EnergyNet) -> dict[str, object]:
     """{"name": class name, "kwargs": constructor arguments}: enough to rebuild the net."""
-    if not isinstance(net, EnergyNet):
-        raise TypeError(f"expected one of the ebm_lib energy nets {sorted(NETS)}, got {type(net).__name__}")
     return {"name": type(net).__name__, "kwargs": dict(net.arch_kwargs)}
 
 
 def build_net(architecture: dict[str, object]) -> EnergyNet:
     """Rebuild a net from ``architecture_of``'s description."""
-    name = architecture.get("name")
+    name = architecture["name"]
     if name not in NETS:
-        raise ValueError(
-            f"unknown energy net {name!r}; known: {sorted(NETS)} (import ebm_lib.diffusion first for its nets)"
-        )
+        raise ValueError(f"unknown energy net {name!r}; known: {sorted(NETS)} (import ebm_lib.diffusion for its nets)")
     return NETS[name](**architecture["kwargs"])

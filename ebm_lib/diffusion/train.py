@@ -80,7 +80,7 @@ def dsm_step(run: Run, data: torch.Tensor) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> Run:
     args = parse_args(argv)
-    run = runs.open_run(args, runs.settings_from_args(args, DEFAULTS), new_run)
+    run = runs.open_run(args, DEFAULTS, new_run)
     digits = load_mnist(run.settings.source)
     data = digits.train_images.to(run.device)
     run.log(f"training on {len(data)} digits from {digits.source}, device {run.device}")

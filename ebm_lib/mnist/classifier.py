@@ -25,15 +25,10 @@ class DigitClassifier(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.convs = nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(16, 32, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Flatten(),
-        )
+        layers = [
+            m for i, o in [(1, 16), (16, 32)] for m in (nn.Conv2d(i, o, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+        ]
+        self.convs = nn.Sequential(*layers, nn.Flatten())
         self.features = nn.Sequential(nn.Linear(32 * 7 * 7, 64), nn.ReLU())
         self.logits = nn.Linear(64, 10)
 

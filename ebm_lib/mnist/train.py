@@ -6,9 +6,8 @@
 
 Contrastive divergence with Langevin chains started from a replay buffer
 (``ebm_lib.training``), on the skeleton of ``ebm_lib.runs``: a progress bar showing live
-energies, the full, resumable checkpoint in ``--out`` every few minutes (model, optimiser,
-buffer, random state, settings, metrics history, events), ``--resume``, a time and/or step
-budget, CUDA when present, and ``--ship``: a slim copy to commit (``notebooks/checkpoints/``).
+energies, the full, resumable checkpoint in ``--out`` every few minutes, ``--resume``, a time
+and/or step budget, CUDA when present, and ``--ship``: a slim copy to commit (``notebooks/checkpoints/``).
 On divergence the run rolls back to the last checkpoint, halves the learning rate and the
 Langevin step size (in its settings, which the next checkpoint stores), logs what it did, and
 goes on; after ``--max-rollbacks`` divergences it gives up.
@@ -17,6 +16,7 @@ goes on; after ``--max-rollbacks`` divergences it gives up.
 from __future__ import annotations
 
 import argparse
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,15 +61,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     arg("--width", type=int, default=DEFAULTS.width, help="network width (None: the net's own)")
     arg("--buffer-size", type=int, default=DEFAULTS.buffer_size, help="replay buffer capacity")
     arg("--reinit-prob", type=float, default=DEFAULTS.reinit_prob, help="chance that a chain restarts from noise")
-    cd, langevin = DEFAULTS.cd, DEFAULTS.cd.langevin  # a dotted dest is a nested setting (runs.settings_from_args)
+    cd, langevin = DEFAULTS.cd, DEFAULTS.cd.langevin  # a dotted dest is a nested setting (runs.open_run)
     arg("--langevin-steps", dest="cd.langevin.n_steps", type=int, default=langevin.n_steps, help="per training step")
     arg("--step-size", dest="cd.langevin.step_size", type=float, default=langevin.step_size, help="Langevin step")
     arg("--noise", dest="cd.langevin.noise_scale", type=float, default=langevin.noise_scale, help="Langevin noise")
     arg("--alpha", dest="cd.alpha", type=float, default=cd.alpha, help="weight of the energy regulariser")
-    bfloat16_help = "bfloat16 autocast for the network passes: faster on CPUs with AMX or AVX512-BF16, slower on others"
-    arg(
-        "--bfloat16", dest="cd.bfloat16", action=argparse.BooleanOptionalAction, default=cd.bfloat16, help=bfloat16_help
-    )
+    bf16 = "bfloat16 autocast for the network passes: faster on CPUs with AMX or AVX512-BF16, slower on others"
+    arg("--bfloat16", dest="cd.bfloat16", action=argparse.BooleanOptionalAction, default=cd.bfloat16, help=bf16)
     arg("--ship-ema", action="store_true", help="ship the moving average of the weights, not the last ones")
     return runs.parse_args(p, DEFAULTS, Path("build/mnist_ebm_train.pt"), argv)
 
@@ -96,14 +94,16 @@ def cd_step(run: Run, data: torch.Tensor) -> dict[str, float]:
     return train_step(run.model, run.optimizer, x_data, run.buffer, run.settings.cd, run.generator, run.step)
 
 
-def roll_back(run: Run, err: DivergenceError, out: Path, failures: int, max_rollbacks: int) -> None:
-    """Restore the checkpoint in ``out`` (the run's log survives), then give up, or go on with half
-    the learning rate and Langevin step size that diverged (in the settings the next save stores)."""
+def roll_back(run: Run, err: DivergenceError, out: Path, max_rollbacks: int, failures: list[DivergenceError]) -> None:
+    """Note ``err`` in ``failures`` (this session's), restore the checkpoint in ``out`` (the run's log
+    survives), then give up after ``max_rollbacks`` rollbacks, or go on with half the learning rate
+    and Langevin step size that diverged (in the settings the next save stores)."""
+    failures.append(err)
     events = run.events
     run.restore(out)
     run.events = events
-    if failures > max_rollbacks:
-        run.log(f"diverged {failures} times; giving up, {out} keeps the last good state. Last: {err}")
+    if len(failures) > max_rollbacks:
+        run.log(f"diverged {len(failures)} times; giving up, {out} keeps the last good state. Last: {err}")
         run.save(out)
         raise err
     run.settings.lr *= 0.5
@@ -118,18 +118,13 @@ def roll_back(run: Run, err: DivergenceError, out: Path, failures: int, max_roll
 
 def main(argv: list[str] | None = None) -> Run:
     args = parse_args(argv)
-    run = runs.open_run(args, runs.settings_from_args(args, DEFAULTS), new_run)
+    run = runs.open_run(args, DEFAULTS, new_run)
     if run.settings.cd.bfloat16 and not has_fast_bfloat16(run.device):
         run.log(f"warning: {run.device} has no bfloat16 units, so --bfloat16 makes training slower here, not faster")
     digits = load_mnist(run.settings.source)
     data = digits.train_images.to(run.device)
     run.log(f"training on {len(data)} digits from {digits.source}, device {run.device}")
-    failures: list[DivergenceError] = []
-
-    def recover(run: Run, err: DivergenceError) -> None:
-        failures.append(err)
-        roll_back(run, err, args.out, len(failures), args.max_rollbacks)
-
+    recover = functools.partial(roll_back, out=args.out, max_rollbacks=args.max_rollbacks, failures=[])
     runs.train_until_spent(run, args, lambda: cd_step(run, data), recover=recover)
     runs.finish(run, args, "ema_model" if args.ship_ema else "model")
     return run
