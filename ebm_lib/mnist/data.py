@@ -110,6 +110,10 @@ def load_idx_mnist(data_dir: str | Path | None = None) -> Digits:
             "or call load_mnist(download=True) where there is internet."
         )
     arrays = {key: read_idx(path) for key, path in paths.items()}
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if len(images) != len(labels) or images.shape[1:] != (28, 28):
+            raise ValueError(f"{folder}: {split} images {images.shape} and labels {labels.shape} disagree")
     return Digits(
         _to_images(arrays["train_images"]),
         torch.from_numpy(arrays["train_labels"].astype(np.int64)),
