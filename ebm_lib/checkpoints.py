@@ -33,12 +33,10 @@ def save_checkpoint(path: str | Path, model: EnergyNet, **extra: Any) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {"format_version": FORMAT_VERSION, "architecture": architecture_of(model), "model": model.state_dict()}
-    state.update(extra)
-    return _save_atomically(state, path)
+    return _save_atomically({**state, **extra}, path)
 
 
 def _save_atomically(state: dict[str, Any], path: Path) -> Path:
-    """torch.save to a temporary name, then rename: an interrupted save leaves the old file."""
     partial = path.with_name(path.name + ".partial")
     torch.save(state, partial)
     os.replace(partial, path)

@@ -57,6 +57,7 @@ from torch import nn
 from ebm_lib.utils import check_batch, eval_mode
 
 Energy = Callable[[torch.Tensor], torch.Tensor]
+Bound = float | Sequence[float]
 
 
 def exact_noise_scale(step_size: float) -> float:
@@ -77,11 +78,7 @@ def noise_scale_for_temperature(step_size: float, temperature: float) -> float:
 
 
 def uniform_noise(
-    n: int,
-    sample_shape: Sequence[int],
-    low: float | Sequence[float] = -1.0,
-    high: float | Sequence[float] = 1.0,
-    generator: torch.Generator | None = None,
+    n: int, sample_shape: Sequence[int], low: Bound = -1.0, high: Bound = 1.0, generator: torch.Generator | None = None
 ) -> torch.Tensor:
     """n starting points (n, *sample_shape), low + (high - low) * U with U ~ U[0, 1): chains from noise.
 

@@ -70,22 +70,6 @@ def cd_loss(e_data: torch.Tensor, e_samples: torch.Tensor, alpha: float) -> torc
     return e_data.mean() - e_samples.mean() + alpha * regulariser
 
 
-def check_divergence(step: int, metrics: dict[str, float], config: CDConfig, lr: float) -> None:
-    """Raise ``DivergenceError`` with advice if the step's metrics are non-finite or run away."""
-    bad = [k for k, v in metrics.items() if not math.isfinite(v)]
-    if not bad and max(abs(metrics["e_data"]), abs(metrics["e_samples"])) <= config.max_abs_energy:
-        return
-    what = f"non-finite {', '.join(bad)}" if bad else f"|energy| above max_abs_energy={config.max_abs_energy:g}"
-    raise DivergenceError(
-        f"training diverged at step {step} ({what}: E(data)={metrics['e_data']:.4g}, "
-        f"E(samples)={metrics['e_samples']:.4g}). The weights were left at their last good values. "
-        f"To fix it, lower the learning rate (now {lr:g}), raise the energy regulariser "
-        f"alpha (now {config.alpha:g}), lower the Langevin step_size (now {config.langevin.step_size:g}) "
-        "or set grad_clip, and keep max_grad_norm set.",
-        step,
-    )
-
-
 def train_step(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -121,7 +105,17 @@ def train_step(
         "langevin_grad_norm": run.grad_norm.mean().item() if len(run.grad_norm) else 0.0,
         "param_grad_norm": param_grad_norm.item(),
     }
-    check_divergence(step, metrics, config, optimizer.param_groups[0]["lr"])
+    bad = [k for k, v in metrics.items() if not math.isfinite(v)]
+    if bad or max(abs(metrics["e_data"]), abs(metrics["e_samples"])) > config.max_abs_energy:
+        what = f"non-finite {', '.join(bad)}" if bad else f"|energy| above max_abs_energy={config.max_abs_energy:g}"
+        raise DivergenceError(
+            f"training diverged at step {step} ({what}: E(data)={metrics['e_data']:.4g}, "
+            f"E(samples)={metrics['e_samples']:.4g}). The weights were left at their last good values. "
+            f"To fix it, lower the learning rate (now {optimizer.param_groups[0]['lr']:g}), raise the energy "
+            f"regulariser alpha (now {config.alpha:g}), lower the Langevin step_size (now "
+            f"{config.langevin.step_size:g}) or set grad_clip, and keep max_grad_norm set.",
+            step,
+        )
     optimizer.step()
     return metrics
 
