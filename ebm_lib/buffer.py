@@ -24,20 +24,15 @@ InitFn = Callable[[int, torch.Generator | None], torch.Tensor]
 def uniform_init(sample_shape: Sequence[int]) -> InitFn:
     """Initial distribution: independent uniform values in the pixel range [-1, 1]
     (``samplers.uniform_noise``; pass your own ``init_fn`` for another box)."""
-
-    def init(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        return uniform_noise(n, sample_shape, generator=generator)
-
-    return init
+    return lambda n, generator=None: uniform_noise(n, sample_shape, generator=generator)
 
 
 class ReplayBuffer:
     """A ring buffer of ``capacity`` samples of shape ``sample_shape``.
 
-    ``push(x)`` writes a batch over the oldest entries. ``sample(n)`` draws n starting
-    points: each is, with probability ``reinit_prob``, a fresh draw from ``init_fn``
-    and otherwise a uniformly chosen stored sample (while the buffer is empty, all are
-    fresh draws). ``newest(n)`` returns the n samples pushed last, oldest first.
+    ``push(x)`` writes a batch over the oldest entries. ``sample(n)`` draws n starting points: each
+    is, with probability ``reinit_prob``, a fresh draw from ``init_fn`` and otherwise a uniformly
+    chosen stored sample (while the buffer is empty, all are fresh draws).
     """
 
     def __init__(
@@ -48,10 +43,8 @@ class ReplayBuffer:
         init_fn: InitFn | None = None,
         device: torch.device | str = "cpu",
     ):
-        if capacity < 1:
-            raise ValueError(f"capacity must be at least 1, got {capacity}")
-        if not 0.0 <= reinit_prob <= 1.0:
-            raise ValueError(f"reinit_prob must be in [0, 1], got {reinit_prob}")
+        if capacity < 1 or not 0.0 <= reinit_prob <= 1.0:
+            raise ValueError(f"need capacity >= 1 and reinit_prob in [0, 1], got {capacity} and {reinit_prob}")
         self.capacity = capacity
         self.sample_shape = tuple(sample_shape)
         self.reinit_prob = reinit_prob
@@ -65,7 +58,6 @@ class ReplayBuffer:
         return self.size
 
     def push(self, x: torch.Tensor) -> None:
-        """Store a batch (n, *sample_shape), overwriting the oldest samples when full."""
         check_batch(x, self.sample_shape, name="samples pushed to the buffer")
         x = x.detach()[-self.capacity :].to(self.device, self.storage.dtype)  # only the newest fit
         first = min(len(x), self.capacity - self.next_slot)  # up to the end of the ring, then wrap
@@ -76,7 +68,6 @@ class ReplayBuffer:
         self.size = min(self.size + len(x), self.capacity)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Draw n starting points: stored samples, or fresh ones with probability reinit_prob."""
         if self.size == 0:
             return self.init_fn(n, generator).to(self.device, self.storage.dtype)
         idx = torch.randint(self.size, (n,), generator=generator, device=self.device)
@@ -105,12 +96,12 @@ class ReplayBuffer:
 
     def load_state_dict(self, state: dict[str, object]) -> None:
         """Restore a buffer saved by ``state_dict`` (same sample shape and capacity)."""
-        stored = state["storage"]
-        if not isinstance(stored, torch.Tensor) or tuple(stored.shape[1:]) != self.sample_shape:
-            got = tuple(stored.shape[1:]) if isinstance(stored, torch.Tensor) else type(stored).__name__
-            raise ValueError(f"buffer state holds samples of shape {got}, this buffer expects {self.sample_shape}")
-        if state["capacity"] != self.capacity:
-            raise ValueError(f"buffer state has capacity {state['capacity']}, this buffer has {self.capacity}")
+        stored, shape = state["storage"], tuple(state["storage"].shape[1:])
+        if shape != self.sample_shape or state["capacity"] != self.capacity:
+            raise ValueError(
+                f"buffer state of capacity {state['capacity']} holds samples of shape {shape}, "
+                f"this buffer has capacity {self.capacity} and expects {self.sample_shape}"
+            )
         self.size = len(stored)
         self.storage[: self.size] = stored.to(self.device, self.storage.dtype)
         self.next_slot = int(state["next_slot"])

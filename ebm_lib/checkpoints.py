@@ -33,12 +33,10 @@ def save_checkpoint(path: str | Path, model: EnergyNet, **extra: Any) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {"format_version": FORMAT_VERSION, "architecture": architecture_of(model), "model": model.state_dict()}
-    state.update(extra)
-    return _save_atomically(state, path)
+    return _save_atomically({**state, **extra}, path)
 
 
 def _save_atomically(state: dict[str, Any], path: Path) -> Path:
-    """torch.save to a temporary name, then rename: an interrupted save leaves the old file."""
     partial = path.with_name(path.name + ".partial")
     torch.save(state, partial)
     os.replace(partial, path)
@@ -63,31 +61,27 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return state
 
 
-def load_model(path: str | Path, map_location: str = "cpu") -> EnergyNet:
-    """Build the network a checkpoint describes and load its weights."""
-    state = read_checkpoint(path, map_location)
+def load_model(path: str | Path) -> EnergyNet:
+    """Build the network a checkpoint describes (on the CPU) and load its weights."""
+    state = read_checkpoint(path)
     arch = state["architecture"]
     model = build_net(arch)
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as err:
-        raise CheckpointError(f"{path}: the weights do not fit a {_describe(arch)}: {err}") from err
+        args = ", ".join(f"{k}={v!r}" for k, v in arch["kwargs"].items())
+        raise CheckpointError(f"{path}: the weights do not fit a {arch['name']}({args}): {err}") from err
     return model
 
 
-def _describe(arch: dict[str, Any]) -> str:
-    args = ", ".join(f"{k}={v!r}" for k, v in arch["kwargs"].items())
-    return f"{arch['name']}({args})"
-
-
-def slim_copy(source: str | Path, target: str | Path, buffer_samples: int = 256, weights: str = "model") -> Path:
+def slim_copy(source: str | Path, target: str | Path, weights: str = "model") -> Path:
     """Write a small copy of a training checkpoint, fit to ship in a repository.
 
-    Keeps the model, its architecture, the settings, the metrics history and the events;
-    keeps the newest ``buffer_samples`` replay-buffer samples (oldest first; 0 keeps none) as a
-    plain tensor under "buffer_samples" (to show what the chains held); drops the optimiser and random
-    states, so the copy cannot be resumed: resume from the full checkpoint. ``weights`` picks
-    the weights to ship: "model" (the last ones) or "ema_model" (their moving average).
+    Keeps the model, its architecture, the settings, the metrics history and the events, and the
+    newest 256 replay-buffer samples (oldest first) as a plain tensor under "buffer_samples" (to show
+    what the chains held); drops the optimiser and random states, so the copy cannot be resumed:
+    resume from the full checkpoint. ``weights``: "model" (the last ones) or "ema_model" (their
+    moving average).
     """
     state = read_checkpoint(source)
     if weights not in state:
@@ -98,5 +92,5 @@ def slim_copy(source: str | Path, target: str | Path, buffer_samples: int = 256,
     if "buffer" in state:
         buffer = ReplayBuffer(state["buffer"]["capacity"], state["buffer"]["storage"].shape[1:])
         buffer.load_state_dict(state["buffer"])
-        slim["buffer_samples"] = buffer.newest(buffer_samples)
+        slim["buffer_samples"] = buffer.newest(256)
     return _save_atomically(slim, Path(target))

@@ -36,12 +36,10 @@ reverse diffusion too): the energy first, then the starting points (B, *shape), 
 not modified; the keywords ``n_steps``, ``step_size``, ``noise_scale`` or ``temperature``,
 ``clamp``, ``generator``, ``record_trajectory``; one ``SampleResult`` back.
 
-Gradients: ``energy_and_grad`` asks the energy for ``energy.energy_and_grad(x)`` when it
-has that method (the analytic 2D energies do, which skips autograd) and autograd
-otherwise. While sampling from a network its parameters are switched to
-requires_grad=False (so nothing accumulates in their .grad and no graph to them is built)
-and the network to eval mode; both are restored afterwards, also when an error is raised.
-The returned samples are detached: the contrastive-divergence loss does not backpropagate
+Gradients: ``energy.energy_and_grad(x)`` where the energy has that method (the analytic 2D
+energies: no autograd), autograd otherwise. A network samples in eval mode with requires_grad=False
+on its parameters (no graph to them, nothing in their .grad), both restored afterwards, also on
+an error. The samples are detached: the contrastive-divergence loss does not backpropagate
 through the chain.
 """
 
@@ -56,9 +54,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ebm_lib.utils import check_batch
+from ebm_lib.utils import check_batch, eval_mode
 
 Energy = Callable[[torch.Tensor], torch.Tensor]
+Bound = float | Sequence[float]
 
 
 def exact_noise_scale(step_size: float) -> float:
@@ -79,21 +78,13 @@ def noise_scale_for_temperature(step_size: float, temperature: float) -> float:
 
 
 def uniform_noise(
-    n: int,
-    sample_shape: Sequence[int],
-    low: float | Sequence[float] = -1.0,
-    high: float | Sequence[float] = 1.0,
-    generator: torch.Generator | None = None,
+    n: int, sample_shape: Sequence[int], low: Bound = -1.0, high: Bound = 1.0, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """n starting points (n, *sample_shape), uniform in the box [low, high]: chains from noise.
+    """n starting points (n, *sample_shape), low + (high - low) * U with U ~ U[0, 1): chains from noise.
 
-    ``low`` and ``high`` are numbers (images: -1 and 1) or one bound per coordinate (2D points:
-    the (x1, x2) corners of a box). The value is low + (high - low) * U with U ~ U[0, 1).
-    """
+    ``low`` and ``high`` are numbers (images: -1 and 1) or one bound per coordinate (2D: a box's corners)."""
     low_t = torch.as_tensor(low, dtype=torch.float64)
     span = (torch.as_tensor(high, dtype=torch.float64) - low_t).float()
-    if bool((span < 0).any()):
-        raise ValueError(f"need low <= high, got low={low} and high={high}")
     return low_t.float() + span * torch.rand((n, *sample_shape), generator=generator)
 
 
@@ -106,8 +97,7 @@ class SampleResult:
                       (annealed Langevin: the state after each noise level).
     energy:           (n_steps,) mean energy of the batch before each step, if recorded.
     grad_norm:        (n_steps,) mean L2 norm of grad_x E before each step (before clipping), if recorded.
-    accept_rate:      MALA: the fraction of all proposals accepted (NaN after 0 steps); None for
-                      samplers without a Metropolis test.
+    accept_rate:      MALA: the fraction of all proposals accepted (NaN after 0 steps); None without a Metropolis test.
     accept_per_chain: MALA: (B,) acceptance rate of each chain; None otherwise.
     n_evaluations:    energy-gradient evaluations spent (the cost to compare samplers by).
     """
@@ -122,12 +112,8 @@ class SampleResult:
 
 
 def energy_and_grad(energy: Energy, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return (E(x), grad_x E(x)), both detached, for a batch x of shape (B, *shape).
-
-    Uses ``energy.energy_and_grad`` when it exists (the analytic gradients of the 2D
-    energies in ``ebm_lib.toy2d.energies``), autograd otherwise; checks that the energy gives
-    one scalar per input.
-    """
+    """(E(x), grad_x E(x)), both detached, for x of shape (B, *shape): ``energy.energy_and_grad``
+    where the energy has it, autograd otherwise (checking that E gives one scalar per input)."""
     analytic = getattr(energy, "energy_and_grad", None)
     if analytic is not None:
         e, grad = analytic(x.detach())
@@ -137,58 +123,42 @@ def energy_and_grad(energy: Energy, x: torch.Tensor) -> tuple[torch.Tensor, torc
         e = energy(x)
         if not isinstance(e, torch.Tensor) or e.shape != x.shape[:1]:
             got = tuple(e.shape) if isinstance(e, torch.Tensor) else type(e).__name__
-            raise ValueError(
-                f"the energy function must return shape (B,) = ({x.shape[0]},), one scalar per input, got {got}"
-            )
+            raise ValueError(f"the energy must return shape (B,) = ({x.shape[0]},), one scalar per input, got {got}")
         (grad,) = torch.autograd.grad(e.sum(), x)
     return e.detach(), grad
 
 
 @contextmanager
 def sampling_mode(energy: Energy) -> Iterator[None]:
-    """While sampling from a network: eval mode and parameters with requires_grad=False,
-    so that no graph to the parameters is built and nothing lands in their .grad. Both
-    are restored afterwards, also when the block raises. Plain functions pass through."""
+    """A network in eval mode with requires_grad=False for the block, restored after (see the module
+    docstring); plain functions pass through."""
     if not isinstance(energy, nn.Module):
         yield
         return
     flags = [p.requires_grad for p in energy.parameters()]
-    training = energy.training
-    try:
-        energy.eval()
-        for p in energy.parameters():
-            p.requires_grad_(False)
-        yield
-    finally:
-        for p, flag in zip(energy.parameters(), flags):
-            p.requires_grad_(flag)
-        energy.train(training)
+    with eval_mode(energy):
+        try:
+            for p in energy.parameters():
+                p.requires_grad_(False)
+            yield
+        finally:
+            for p, flag in zip(energy.parameters(), flags):
+                p.requires_grad_(flag)
 
 
 def _check_run(x_init: object, n_steps: int, step_size: float, temperature: float = 1.0) -> None:
     check_batch(x_init, None, name="x_init")
     if n_steps < 0 or not step_size > 0 or not temperature > 0:
         raise ValueError(
-            f"need n_steps >= 0, step_size > 0 and temperature > 0, got {n_steps}, {step_size} and {temperature}"
+            f"need n_steps >= 0, step_size > 0, temperature > 0; got {n_steps}, {step_size}, {temperature}"
         )
 
 
-def _diagnostics(energies: list[torch.Tensor], grad_norms: list[torch.Tensor], record: bool) -> dict:
-    if not record:
-        return {}
-    empty = torch.empty(0)
-    return {
-        "energy": torch.stack(energies) if energies else empty,
-        "grad_norm": torch.stack(grad_norms) if grad_norms else empty,
-    }
-
-
-def _noise_scale(step_size: float, noise_scale: float | None, temperature: float | None) -> float:
-    if temperature is not None and noise_scale is not None:
-        raise ValueError("give noise_scale or temperature, not both")
-    if temperature is not None:
-        return noise_scale_for_temperature(step_size, temperature)
-    return exact_noise_scale(step_size) if noise_scale is None else noise_scale
+def _result(x: torch.Tensor, trajectory: list | None, diagnostics: dict | None, **fields: object) -> SampleResult:
+    """The SampleResult of a run, with the trajectory and the recorded per-step means stacked."""
+    if diagnostics is not None:
+        fields.update({key: torch.stack(v) if v else torch.empty(0) for key, v in diagnostics.items()})
+    return SampleResult(x, torch.stack(trajectory) if trajectory is not None else None, **fields)
 
 
 def langevin_sample(
@@ -204,36 +174,29 @@ def langevin_sample(
     record_diagnostics: bool = False,
     temperature: float | None = None,
 ) -> SampleResult:
-    """Run ``n_steps`` of Langevin dynamics (ULA) from ``x_init`` on ``energy``.
+    """Run ``n_steps`` of Langevin dynamics (ULA) from ``x_init`` (0 steps: a copy of it) on ``energy``.
 
-    Args:
-        energy: a network or function mapping (B, *shape) to energies (B,).
-        x_init: starting points, a floating tensor (B, *shape). It is not modified.
-        n_steps: number of steps (0 returns a copy of ``x_init``).
-        step_size: the factor on the gradient.
-        noise_scale: standard deviation of the added Gaussian noise; ``None`` means
-            the exact sqrt(2 * step_size). See ``langevin_temperature`` for other values.
-        grad_clip: if set, each sample's gradient is rescaled to L2 norm at most this.
-        clamp: if set, (low, high) box that states are clamped into after each step,
-            e.g. (-1, 1) for images. Clamping changes the stationary law near the box.
-        generator: source of the noise, for repeatable runs (on the device of x_init).
-        record_trajectory: keep every state (memory: n_steps + 1 copies of the batch).
-        record_diagnostics: keep the mean energy and gradient norm of every step.
-        temperature: instead of ``noise_scale``, the temperature T to sample (noise sqrt(2 h T)).
+    ``noise_scale=None`` is the exact sqrt(2 * step_size); ``temperature`` T instead of a noise scale
+    gives sqrt(2 h T). ``grad_clip`` rescales each sample's gradient to L2 norm at most this;
+    ``clamp`` = (low, high) clamps the states after each step (images: (-1, 1)), which changes the
+    stationary law near the box. ``generator`` lives on x_init's device. ``record_trajectory``
+    keeps n_steps + 1 copies of the batch.
     """
     _check_run(x_init, n_steps, step_size)
-    noise_scale = _noise_scale(step_size, noise_scale, temperature)
+    if temperature is not None and noise_scale is not None:
+        raise ValueError("give noise_scale or temperature, not both")
+    if noise_scale is None:  # the exact noise sqrt(2 h) at T = 1
+        noise_scale = noise_scale_for_temperature(step_size, 1.0 if temperature is None else temperature)
     x = x_init.detach().clone()
     trajectory = [x] if record_trajectory else None
-    energies, grad_norms = [], []
+    diagnostics = {"energy": [], "grad_norm": []} if record_diagnostics else None
     with sampling_mode(energy):
         for _ in range(n_steps):
             e, grad = energy_and_grad(energy, x)
-            if record_diagnostics or grad_clip is not None:
-                norms = grad.flatten(1).norm(dim=1)
-            if record_diagnostics:
-                energies.append(e.mean())
-                grad_norms.append(norms.mean())
+            norms = grad.flatten(1).norm(dim=1)
+            if diagnostics is not None:
+                diagnostics["energy"].append(e.mean())
+                diagnostics["grad_norm"].append(norms.mean())
             if grad_clip is not None:
                 scale = (grad_clip / norms.clamp_min(1e-12)).clamp(max=1.0)
                 grad = grad * scale.view(-1, *([1] * (grad.dim() - 1)))
@@ -243,12 +206,7 @@ def langevin_sample(
                 x = x.clamp(*clamp)
             if trajectory is not None:
                 trajectory.append(x)
-    return SampleResult(
-        samples=x,
-        trajectory=torch.stack(trajectory) if trajectory is not None else None,
-        n_evaluations=n_steps,
-        **_diagnostics(energies, grad_norms, record_diagnostics),
-    )
+    return _result(x, trajectory, diagnostics, n_evaluations=n_steps)
 
 
 def mala_sample(
@@ -263,10 +221,9 @@ def mala_sample(
 ) -> SampleResult:
     """Run ``n_steps`` of MALA from ``x_init``, targeting p_T(x) proportional to exp(-E(x) / T).
 
-    The arguments are ``langevin_sample``'s, with a temperature T > 0 instead of a free noise
-    scale, because the Metropolis test needs to know which law it targets (T = 1, the default,
-    samples p, with the proposal noise sqrt(2 * step_size) of exact Langevin). The generator
-    draws the proposal noise and the accept/reject uniforms.
+    The arguments are ``langevin_sample``'s, with a temperature T > 0 instead of a free noise scale:
+    the Metropolis test must know which law it targets (T = 1 samples p, with the proposal noise
+    sqrt(2 * step_size)). The generator draws the proposal noise and the accept/reject uniforms.
     """
     _check_run(x_init, n_steps, step_size, temperature)
     noise_scale = noise_scale_for_temperature(step_size, temperature)
@@ -274,14 +231,14 @@ def mala_sample(
     x = x_init.detach().clone()
     accepted = torch.zeros(batch, device=x.device)
     trajectory = [x] if record_trajectory else None
-    energies, grad_norms = [], []
+    diagnostics = {"energy": [], "grad_norm": []} if record_diagnostics else None
     with sampling_mode(energy):
         if n_steps > 0:
             e, grad = energy_and_grad(energy, x)
         for _ in range(n_steps):
-            if record_diagnostics:
-                energies.append(e.mean())
-                grad_norms.append(grad.flatten(1).norm(dim=1).mean())
+            if diagnostics is not None:
+                diagnostics["energy"].append(e.mean())
+                diagnostics["grad_norm"].append(grad.flatten(1).norm(dim=1).mean())
             noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
             proposal = x - step_size * grad + noise_scale * noise
             e_new, grad_new = energy_and_grad(energy, proposal)
@@ -301,14 +258,8 @@ def mala_sample(
             if trajectory is not None:
                 trajectory.append(x)
     per_chain = accepted / n_steps if n_steps > 0 else torch.full((batch,), math.nan)
-    return SampleResult(
-        samples=x,
-        trajectory=torch.stack(trajectory) if trajectory is not None else None,
-        accept_rate=float(per_chain.mean()),
-        accept_per_chain=per_chain,
-        n_evaluations=n_steps + 1 if n_steps > 0 else 0,
-        **_diagnostics(energies, grad_norms, record_diagnostics),
-    )
+    rate, evaluations = float(per_chain.mean()), (n_steps + 1 if n_steps > 0 else 0)
+    return _result(x, trajectory, diagnostics, accept_rate=rate, accept_per_chain=per_chain, n_evaluations=evaluations)
 
 
 @dataclass

@@ -13,11 +13,8 @@ import torch
 
 
 def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python, NumPy and torch, and return a fresh ``torch.Generator`` seeded with ``seed``.
-
-    Notebooks call this once at the top; functions that draw random numbers also accept
-    the returned generator so that their results do not depend on what ran before.
-    """
+    """Seed Python, NumPy and torch, and return a fresh ``torch.Generator`` seeded with ``seed``: pass
+    it to the functions that draw, so that their results do not depend on what ran before."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -39,12 +36,9 @@ def has_fast_bfloat16(device: torch.device) -> bool:
 
 @contextmanager
 def torch_threads(n: int) -> Iterator[None]:
-    """Run a block with ``n`` torch threads, then restore the number.
-
-    On tiny tensors (2D points) starting threads costs more than it saves, and on a busy
-    2-core machine it can cost a lot more: a small operation waits for a thread that the
-    other program holds. One thread is the right choice for 2D work.
-    """
+    """Run a block with ``n`` torch threads, then restore the number. One is right for 2D work: on tiny
+    tensors starting threads costs more than it saves, and on a busy 2-core machine a lot more (a
+    small operation waits for a thread that the other program holds)."""
     before = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
@@ -65,10 +59,7 @@ def eval_mode(module: torch.nn.Module) -> Iterator[torch.nn.Module]:
 
 
 def check_batch(
-    x: object,
-    sample_shape: Sequence[int | None] | None,
-    name: str = "x",
-    dtype: torch.dtype | None = None,
+    x: object, sample_shape: Sequence[int | None] | None, name: str = "x", dtype: torch.dtype | None = None
 ) -> torch.Tensor:
     """Check that ``x`` is a floating tensor of shape ``(B, *sample_shape)`` and return it.
 
@@ -76,10 +67,8 @@ def check_batch(
     accepts any shape with at least one dimension after the batch. Raises ``TypeError`` or
     ``ValueError`` with a message that names what was expected and what came in.
     """
-    if sample_shape is None:
-        expected = "(B, *sample_shape)"
-    else:
-        expected = "(B, " + ", ".join("*" if s is None else str(s) for s in sample_shape) + ")"
+    dims = "*sample_shape" if sample_shape is None else ", ".join("*" if s is None else str(s) for s in sample_shape)
+    expected = f"(B, {dims})"
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape {expected}, got {type(x).__name__}")
     if not x.is_floating_point():
@@ -92,8 +81,7 @@ def check_batch(
     if sample_shape is None:
         shape_ok = x.dim() >= 2
     else:
-        dims = zip(sample_shape, x.shape[1:])
-        shape_ok = x.dim() == len(sample_shape) + 1 and all(s is None or s == d for s, d in dims)
+        shape_ok = x.dim() == len(sample_shape) + 1 and all(s in (None, d) for s, d in zip(sample_shape, x.shape[1:]))
     if not shape_ok:
         raise ValueError(f"{name} must have shape {expected}, got {tuple(x.shape)}")
     return x
@@ -108,8 +96,7 @@ def from_dict(cls: type[T], data: Mapping[str, object]) -> T:
     the class does not have is an error that names the keys it has."""
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(data) - names
-    if unknown:
+    if unknown := set(data) - names:
         raise ValueError(f"{cls.__name__} has no settings {sorted(unknown)}; it has {sorted(names)}")
     kwargs = {}
     for name, value in data.items():

@@ -108,12 +108,10 @@ def test_slim_copy_keeps_the_model_and_the_newest_buffer_samples(tmp_path):
     buffer.push(torch.arange(7.0).view(7, 1, 1, 1).expand(7, 1, 28, 28))  # the ring keeps 2..6, wrapped
     net = MNISTEnergyNet(width=4)
     save_checkpoint(tmp_path / "full.pt", net, buffer=buffer.state_dict(), optimizer={}, settings={"a": 1})
-    slim_copy(tmp_path / "full.pt", tmp_path / "slim.pt", buffer_samples=3)
+    slim_copy(tmp_path / "full.pt", tmp_path / "slim.pt")
     state = read_checkpoint(tmp_path / "slim.pt")
-    assert state["buffer_samples"][:, 0, 0, 0].tolist() == [4.0, 5.0, 6.0]
+    assert state["buffer_samples"][:, 0, 0, 0].tolist() == [2.0, 3.0, 4.0, 5.0, 6.0]  # ring order, oldest first
     assert "optimizer" not in state and "buffer" not in state and state["settings"] == {"a": 1}
-    slim_copy(tmp_path / "full.pt", tmp_path / "none.pt", buffer_samples=0)
-    assert read_checkpoint(tmp_path / "none.pt")["buffer_samples"].shape == (0, 1, 28, 28)
     x = torch.randn(2, 1, 28, 28)
     assert torch.equal(load_model(tmp_path / "slim.pt")(x), net(x))
 
