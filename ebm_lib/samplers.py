@@ -85,6 +85,8 @@ def uniform_noise(
     ``low`` and ``high`` are numbers (images: -1 and 1) or one bound per coordinate (2D: a box's corners)."""
     low_t = torch.as_tensor(low, dtype=torch.float64)
     span = (torch.as_tensor(high, dtype=torch.float64) - low_t).float()
+    if bool((span < 0).any()):
+        raise ValueError(f"need low <= high, got low={low} and high={high}")
     return low_t.float() + span * torch.rand((n, *sample_shape), generator=generator)
 
 

@@ -139,17 +139,18 @@ def train(
     callbacks: list[Callback] | tuple[Callback, ...] = (),
     progress: bool = True,
     history: History | None = None,
+    first_step: int = 0,
 ) -> History:
     """Train for ``n_steps`` steps on random batches of ``data`` and return the metrics history.
 
     After every step each callback is called as ``callback(step, metrics)``; one returning True
     stops training. The metrics are appended to ``history`` when one is given: on divergence
     ``DivergenceError`` propagates with the model at its last good weights and ``history`` up to
-    the last good step.
+    the last good step. Steps are numbered from ``first_step`` (a run continued in parts).
     """
     history = history if history is not None else {}
     model.train()
-    bar = tqdm(range(n_steps), disable=not progress, desc="CD training")
+    bar = tqdm(range(first_step, first_step + n_steps), disable=not progress, desc="CD training")
     for step in bar:
         x_data = random_batch(data, batch_size, generator)
         metrics = train_step(model, optimizer, x_data, buffer, config, generator, step)

@@ -135,10 +135,12 @@ def test_callbacks_see_every_step_and_can_stop_training():
     assert [s for s, _ in seen] == list(range(6)) and len(history["gap"]) == 6
 
 
-def test_continuing_extends_the_history():
+def test_continuing_extends_the_history_and_numbers_steps_from_first_step():
     net, opt, buf = setup()
     history = train(net, gaussian_data(), opt, buf, CONFIG_2D, 5, 32, progress=False)
     steps = []
     record = [lambda step, m: steps.append(step)]
     train(net, gaussian_data(), opt, buf, CONFIG_2D, 3, 32, progress=False, history=history, callbacks=record)
     assert len(history["gap"]) == 8 and steps == [0, 1, 2]  # the history is not the step count
+    train(net, gaussian_data(), opt, buf, CONFIG_2D, 2, 32, progress=False, callbacks=record, first_step=8)
+    assert steps[3:] == [8, 9]

@@ -127,9 +127,7 @@ def fit_2d(settings: Settings2D, seed: int = 0, snapshots: bool = False) -> Run2
             group["lr"] = settings.lr * (1 - (1 - settings.final_lr_fraction) * fraction)
         start = time.perf_counter()
         try:
-            train(
-                model, data, optimizer, buffer, run.cd, n, settings.batch_size, gen, progress=False, history=run.history
-            )
+            train(model, data, optimizer, buffer, run.cd, n, settings.batch_size, gen, (), False, run.history, done)
         except DivergenceError as err:
             run.diverged = str(err)
         run.seconds += time.perf_counter() - start
