@@ -5,7 +5,8 @@ and the model density is p(x) = exp(-E(x)) / Z. Low energy means likely.
 
 The map. The core, at the top level, is what every energy-based model needs:
 
-    utils        seeding, the device, the one input check, thread count, settings from dicts
+    utils        seeding, the device (and native bfloat16), the one input check, thread count,
+                 eval mode, settings from dicts
     nets         energy networks (MLP, convolutional, the course's MNIST net) and their cost
     samplers     Langevin (ULA) and Metropolis-adjusted Langevin (MALA): one contract, one result
     buffer       the replay buffer of past samples that starts new chains
@@ -28,14 +29,16 @@ and the course, which imports any world:
 
     course/      explorer (the Langevin widget), plotting, exercises/ (the self-checks)
 
-Each notebook and what it uses:
+Each notebook and what it uses (besides utils, course.plotting and course.exercises):
 
-    01 energy networks   nets, samplers, course.plotting, course.exercises
+    01 energy networks   nets, samplers
     02 Langevin in 2D    samplers, toy2d.energies, toy2d.metrics, toy2d.explore, course.explorer
-    03 training in 2D    training, buffer, toy2d.datasets, toy2d.train, toy2d.grid, samplers
+    03 training in 2D    samplers, toy2d.datasets, toy2d.train, toy2d.metrics (training, buffer,
+                         toy2d.grid through toy2d.train)
     04 replay buffer     toy2d.train, toy2d.ablation (and its stored results)
-    05 MNIST             mnist.*, training, buffer, checkpoints, samplers, course.plotting
-    06 diffusion         diffusion.*, toy2d.energies, mnist.data, mnist.evaluate, checkpoints
+    05 MNIST             nets, samplers, buffer, training, checkpoints, mnist.*
+    06 diffusion         diffusion.*, samplers, checkpoints, toy2d.energies, toy2d.metrics,
+                         mnist.data, mnist.classifier, mnist.evaluate
 
 The command-line entry points: ``python -m ebm_lib.mnist.train``, ``ebm_lib.mnist.evaluate``,
 ``ebm_lib.mnist.classifier``, ``ebm_lib.diffusion.train``, ``ebm_lib.toy2d.ablation``.

@@ -33,8 +33,9 @@ dimensions (Roberts & Rosenthal, 1998). Each chain has its own accept/reject dec
 
 The contract every sampler of ebm_lib keeps (the diffusion world's annealed Langevin and
 reverse diffusion too): the energy first, then the starting points (B, *shape), which are
-not modified; the keywords ``n_steps``, ``step_size``, ``noise_scale`` or ``temperature``,
-``clamp``, ``generator``, ``record_trajectory``; one ``SampleResult`` back.
+not modified; a keyword that two samplers share means the same in both (``n_steps``,
+``step_size``, ``noise_scale`` or ``temperature``, ``clamp``, ``generator``,
+``record_trajectory``); one ``SampleResult`` back.
 
 Gradients: ``energy.energy_and_grad(x)`` where the energy has that method (the analytic 2D
 energies: no autograd), autograd otherwise. A network samples in eval mode with requires_grad=False
@@ -115,7 +116,7 @@ class SampleResult:
 
 def energy_and_grad(energy: Energy, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(E(x), grad_x E(x)), both detached, for x of shape (B, *shape): ``energy.energy_and_grad``
-    where the energy has it, autograd otherwise (checking that E gives one scalar per input)."""
+    where the energy has it, autograd otherwise (there checking that E gives one scalar per input)."""
     analytic = getattr(energy, "energy_and_grad", None)
     if analytic is not None:
         e, grad = analytic(x.detach())
@@ -125,7 +126,9 @@ def energy_and_grad(energy: Energy, x: torch.Tensor) -> tuple[torch.Tensor, torc
         e = energy(x)
         if not isinstance(e, torch.Tensor) or e.shape != x.shape[:1]:
             got = tuple(e.shape) if isinstance(e, torch.Tensor) else type(e).__name__
-            raise ValueError(f"the energy must return shape (B,) = ({x.shape[0]},), one scalar per input, got {got}")
+            raise ValueError(
+                f"the energy function must return shape (B,) = ({x.shape[0]},), one scalar per input, got {got}"
+            )
         (grad,) = torch.autograd.grad(e.sum(), x)
     return e.detach(), grad
 

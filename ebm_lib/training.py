@@ -51,7 +51,7 @@ class CDConfig:
 
     alpha: weight of the energy regulariser alpha * mean(E_data^2 + E_samples^2).
     max_grad_norm: clip of the parameter-gradient norm (None: no clipping).
-    max_abs_energy: a mean |E| above this counts as divergence.
+    max_abs_energy: a batch-mean energy (of data or samples) whose absolute value exceeds this is divergence.
     bfloat16: run the network's passes (Langevin and loss) under bfloat16 autocast (samples, weights and
         optimiser stay float32): a step of MNISTEnergyNet is 1.3x faster on CPUs with bfloat16 units (AMX,
         AVX512-BF16), slower on others; the input-gradient changes by about 1%.

@@ -1,4 +1,5 @@
-"""Seeding, device choice, thread count, eval mode, input checks and settings from dicts, for the whole library."""
+"""Seeding, device choice (and whether it computes bfloat16 natively), thread count, eval mode, input checks and
+settings from dicts, for the whole library."""
 
 from __future__ import annotations
 

@@ -481,7 +481,7 @@ plt.show()
 # it cannot put a sharp wall between two nearby points; sharp, well separated modes need a large $L$.
 # A common fix is a learnable scale on the output, which gives back range in a controlled way. There is
 # also a little extra compute (one matrix-vector product per layer and forward pass) and often slower
-# optimisation. Spectral normalisation is a tool, not a rule: notebook 3 trains with and without it.
+# optimisation. Spectral normalisation is a tool, not a rule: the course's 2D and MNIST models train without it.
 #
 # ## 7. Exercises
 #

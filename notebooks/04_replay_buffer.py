@@ -18,7 +18,7 @@
 #
 # Notebook 3 trained an EBM with chains that start in a replay buffer. Is the buffer worth it, and how
 # should it be set? Here we answer with an ablation: the same model and data, trained with no buffer
-# (fresh noise at every step), and with buffers of two sizes and five re-initialisation probabilities,
+# (fresh noise at every step), and with buffers of two sizes and four re-initialisation probabilities,
 # ten seeds each. The outcome is measured, not eyeballed: the grid KL(data || model) and TV of the
 # learned density, and the energy distance from long-run model samples to the data.
 #

@@ -188,7 +188,7 @@ display(widgets.VBox([sigma_slider, sigma_image]))
 # **the gradient of the network predicts the noise that was added**. That is exactly the target of a
 # DDPM's noise-prediction network $\epsilon_\theta$ (Ho et al., 2020); the difference is that ours is
 # guaranteed to be the gradient of a scalar, an energy. The loss needs the gradient of a gradient
-# (`create_graph=True`), as notebook 3's regularisers did.
+# (`create_graph=True`): double backpropagation.
 #
 # Train `NoiseConditionalMLP` (each layer shifted by an embedding of $\log\sigma$) on 8,192 samples of
 # the mixture, over a ladder of 10 levels from $\sigma = 6$ (about the diameter of the data) down to

@@ -5,7 +5,7 @@
     python -m ebm_lib.diffusion.train --out build/mnist_ncsn_train.pt --resume --minutes 10
 
 Each step draws a batch of training digits, a noise level per digit (log-uniform between
---sigma-min and --sigma-max) and noise, and takes an Adam step on ``ebm_lib.diffusion.dsm.dsm_loss``.
+--sigma-min and --sigma-max) and noise, and takes an Adam step on ``ebm_lib.diffusion.dsm.dsm_loss_at``.
 An exponential moving average (EMA) of the weights is kept beside them: diffusion models
 sample from the average, which is smoother than the last iterate. No Langevin chains are run
 in training, so there is nothing to diverge the way contrastive divergence does; a

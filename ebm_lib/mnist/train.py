@@ -10,7 +10,7 @@ energies, the full, resumable checkpoint in ``--out`` every few minutes, ``--res
 and/or step budget, CUDA when present, and ``--ship``: a slim copy to commit (``notebooks/checkpoints/``).
 On divergence the run rolls back to the last checkpoint, halves the learning rate and the
 Langevin step size (in its settings, which the next checkpoint stores), logs what it did, and
-goes on; after ``--max-rollbacks`` divergences it gives up.
+goes on; it gives up at the divergence after ``--max-rollbacks`` rollbacks.
 """
 
 from __future__ import annotations
@@ -56,7 +56,12 @@ DEFAULTS = EBMSettings()
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=runs.HelpFormatter)
     arg, nets = p.add_argument, ["MNISTEnergyNet", "ConvEnergyNet", "MLPEnergyNet"]
-    arg("--max-rollbacks", type=int, default=5, help="give up after this many divergences")
+    arg(
+        "--max-rollbacks",
+        type=int,
+        default=5,
+        help="roll back at most this many times; the next divergence ends the run",
+    )
     arg("--net", choices=nets, default=DEFAULTS.net, help="energy network")
     arg("--width", type=int, default=DEFAULTS.width, help="network width (None: the net's own)")
     arg("--buffer-size", type=int, default=DEFAULTS.buffer_size, help="replay buffer capacity")

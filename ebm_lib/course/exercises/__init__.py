@@ -5,7 +5,7 @@ what was verified; "Not quite" and precisely what is wrong, with a hint; or "Not
 yet" while your function still raises NotImplementedError. A check never raises because
 of your code, so a half-finished notebook still runs top to bottom.
 
-One module per notebook; everything is re-exported here.
+One module per notebook (training2d serves notebooks 3 and 4); everything is re-exported here.
 """
 
 from ebm_lib.course.exercises.diffusion import check_annealed, check_noisy_gaussian_score, check_tweedie
