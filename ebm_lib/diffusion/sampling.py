@@ -38,16 +38,6 @@ def geometric_sigmas(sigma_max: float, sigma_min: float, n_levels: int) -> torch
     return torch.logspace(math.log10(sigma_max), math.log10(sigma_min), n_levels, dtype=torch.float64)
 
 
-def level_step_sizes(sigmas: torch.Tensor, step_ratio: float) -> torch.Tensor:
-    """Step sizes h_i = step_ratio * sigma_i^2 (Song and Ermon's alpha_i / 2 with
-    step_ratio = epsilon / (2 sigma_L^2)). The noisy density at level i varies on a length
-    scale of about sigma_i, so steps in proportion to sigma_i^2 make every level equally hard;
-    on a Gaussian of variance sigma_i^2 Langevin is stable for step_ratio < 2."""
-    if not 0 < step_ratio < 2:
-        raise ValueError(f"step_ratio must be in (0, 2) (0.05-0.5 is typical), got {step_ratio}")
-    return step_ratio * sigmas**2
-
-
 def annealed_langevin(
     energy: NoiseConditionalEnergy,
     x_init: torch.Tensor,
@@ -62,14 +52,19 @@ def annealed_langevin(
     """Langevin dynamics on E(., sigma_1), then E(., sigma_2), ... (largest sigma first).
 
     Level i runs ``n_steps`` steps of exact Langevin (noise sqrt(2 h_i)) with step size
-    h_i = step_ratio * sigma_i^2, starting where level i-1 stopped. With ``denoise``, a final
+    h_i = step_ratio * sigma_i^2 (Song and Ermon's alpha_i / 2 with step_ratio = epsilon / (2 sigma_L^2)),
+    starting where level i-1 stopped. The noisy density at level i varies on a length scale of
+    about sigma_i, so steps in proportion to sigma_i^2 make every level equally hard; on a
+    Gaussian of variance sigma_i^2 Langevin is stable for step_ratio < 2. With ``denoise``, a final
     Tweedie step removes the noise of the last level (sigma_L) and counts as one evaluation.
     ``record_trajectory`` keeps the state after each level: a trajectory of shape (L, B, *shape).
     """
     sigmas = torch.as_tensor(sigmas, dtype=torch.float64)
     if sigmas.dim() != 1 or len(sigmas) == 0 or not bool((sigmas[:-1] >= sigmas[1:]).all()):
         raise ValueError("sigmas must be a non-empty 1D ladder, largest first")
-    steps = level_step_sizes(sigmas, step_ratio)
+    if not 0 < step_ratio < 2:
+        raise ValueError(f"step_ratio must be in (0, 2) (0.05-0.5 is typical), got {step_ratio}")
+    steps = step_ratio * sigmas**2
     x = x_init.detach().clone()
     levels = []
     for sigma, h in zip(sigmas.tolist(), steps.tolist()):
