@@ -69,9 +69,6 @@ class HalfPlane(ToyEnergy):
         self.offset = offset
         self.softness = softness
 
-    def __repr__(self) -> str:
-        return f"HalfPlane(normal={self.normal.tolist()}, offset={self.offset}, softness={self.softness})"
-
     def energy_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         energy, u = self.energy_with_softness(x, self.softness)
         # d/du log Phi(u) = phi(u) / Phi(u) = exp(log phi(u) - log Phi(u)), stable for u << 0
@@ -112,8 +109,6 @@ class SumOfEnergies:
     """
 
     def __init__(self, *experts):
-        if len(experts) < 2:
-            raise ValueError("a product of experts needs at least two energies")
         self.experts = experts
 
     def energy_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

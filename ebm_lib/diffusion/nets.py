@@ -59,8 +59,6 @@ class EnergyAtLevel(nn.Module):
 
     def __init__(self, net: NoiseConditionalNet, sigma: float):
         super().__init__()
-        if not sigma > 0:
-            raise ValueError(f"sigma must be > 0, got {sigma}")
         self.net = net
         self.sigma = float(sigma)
 
