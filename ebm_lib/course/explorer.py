@@ -73,8 +73,6 @@ class LangevinExplorer:
         """Apply new settings (like moving sliders), re-sample, re-render; return the seconds taken."""
         start = time.perf_counter()
         settings = self.settings.changed(**params)  # checked before anything is stored
-        if settings.energy not in REGISTRY:
-            raise ValueError(f"unknown energy {settings.energy!r}; choose one of {sorted(REGISTRY)}")
         with torch_threads(1):
             if settings.energy not in self._targets:
                 self._targets[settings.energy] = Target(REGISTRY[settings.energy]())

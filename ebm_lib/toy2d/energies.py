@@ -20,11 +20,9 @@ The energies, with what each one teaches:
 
     GaussianMixture  8 modes on a ring with unequal weights: mode hopping, mode weights.
     DoubleWell       two modes split by a barrier of tunable height: time to hop ~ exp(barrier).
-    Banana           a curved ridge: the step size that is stable along the ridge is not
-                     stable across it.
+    Banana           a curved ridge: a step size stable along the ridge is not stable across it.
     Rings            concentric rings: mass on curves, not points.
-    Funnel           Neal's funnel, badly conditioned: the neck needs tiny steps,
-                     the mouth wants big ones.
+    Funnel           Neal's funnel, badly conditioned: the neck needs tiny steps, the mouth big ones.
     Gaussian         an anisotropic Gaussian: the one case where ULA's bias has a formula.
 
 ``REGISTRY`` maps short names to constructors (the explorer's dropdown uses it).
@@ -46,9 +44,8 @@ class ToyEnergy:
     """Base class of the analytic 2D energies; p(x) = exp(-E(x)) / Z.
 
     Subclasses implement ``energy_and_grad`` (the formula, once) and ``sample`` (the exact
-    sampler; the base raises ``NotImplementedError``). Class attributes to set: ``title``
-    (for plots), ``extent`` (a box holding nearly all the mass), ``modes`` (K, 2) or
-    None, ``mode_weights`` (K,) or None.
+    sampler), and set ``title`` (for plots), ``extent`` (a box holding nearly all the mass),
+    ``modes`` (K, 2) and ``mode_weights`` (K,) (None where there are none).
     """
 
     title: str = "energy"
