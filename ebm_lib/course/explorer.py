@@ -151,8 +151,7 @@ class LangevinExplorer:
             )
         self._mode_marks.set_offsets(energy.modes.numpy() if energy.modes is not None else np.zeros((0, 2)))
         ax.set_title(energy.title, fontsize=10)
-        ax.set_xlim(energy.extent[0], energy.extent[1])
-        ax.set_ylim(energy.extent[2], energy.extent[3])
+        ax.set(xlim=energy.extent[:2], ylim=energy.extent[2:])
         for line, axm, (centres, density) in zip(self._true_lines, self._ax_m, target.marginals):
             line.set_data(centres, density)
             axm.set_xlim(centres[0], centres[-1])

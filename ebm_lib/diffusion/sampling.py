@@ -3,21 +3,15 @@
 Noise of scale sigma turns the data density p into p_sigma = p * N(0, sigma^2 I), smooth and
 broad for a large sigma, close to p for a small one; its score is -grad_x E(x, sigma)
 (``ebm_lib.diffusion.dsm``, with denoising score matching and Tweedie's formula). The samplers
-walk down a ladder sigma_1 > ... > sigma_L (``geometric_sigmas``):
+take a noise-conditional energy (``ebm_lib.diffusion.dsm.NoiseConditionalEnergy``) and walk down
+a ladder sigma_1 > ... > sigma_L (``geometric_sigmas``):
 
-Annealed Langevin (Song and Ermon 2019): for sigma_1 > ... > sigma_L run a few Langevin
-steps on E(., sigma_i) with step size h_i = step_ratio * sigma_i^2, each level starting
-where the previous one stopped. The broad early levels move samples between modes in the
-right proportions; the late ones sharpen them (``annealed_langevin``).
-
-Reverse diffusion: one ancestral step of the variance-exploding diffusion per level, then a
-Tweedie step (``reverse_diffusion``); right only when every level's score is that of the noised
-data, as for a trained diffusion model.
-
-Everything takes a noise-conditional energy (``ebm_lib.diffusion.dsm.NoiseConditionalEnergy``): a
-network from ``ebm_lib.diffusion.nets`` or an analytic one from ``ebm_lib.diffusion.energies``
-(``NoisyGaussianMixture``, ``NoisyHalfPlane``), each callable as ``energy(x, sigma)`` and with
-``at(sigma)`` giving a plain energy for ebm_lib's samplers.
+    annealed_langevin   (Song and Ermon 2019) a few Langevin steps on each E(., sigma_i) in turn:
+                        the broad early levels move samples between modes in the right
+                        proportions, the late ones sharpen them;
+    reverse_diffusion   one ancestral step of the variance-exploding diffusion per level, then a
+                        Tweedie step: right only when every level's score is that of the noised
+                        data, as for a trained diffusion model.
 """
 
 from __future__ import annotations

@@ -81,7 +81,6 @@ class Run2D:
 
     model: MLPEnergyNet
     buffer: ReplayBuffer
-    data: torch.Tensor
     dataset: Dataset2D
     reference: DensityGrid
     settings: Settings2D
@@ -112,7 +111,7 @@ def fit_2d(settings: Settings2D, seed: int = 0, snapshots: bool = False) -> Run2
     cd = settings.cd
     if cd.langevin.clamp is None:  # None: the dataset's box
         cd = replace(cd, langevin=replace(cd.langevin, clamp=(min(dataset.extent), max(dataset.extent))))
-    run = Run2D(model, buffer, data, dataset, reference, settings, cd)
+    run = Run2D(model, buffer, dataset, reference, settings, cd)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     done = 0
     while done < settings.n_steps:
