@@ -14,10 +14,9 @@ goes as a JPEG (2 ms to encode where a PNG takes 10-15 ms, and a smaller message
 into an ``ipywidgets.Image``. Only a change of energy redraws the whole figure. No ipympl is
 needed, and the last image is saved with the notebook's widget state, so the website shows it.
 
-Use: ``explorer = LangevinExplorer(); explorer`` in a notebook cell. ``explorer.update(step_size=0.1)``
-does what the slider does, without a display, and returns the seconds it took (the latency test
-times it). A refused setting (an unknown name, or a value out of range) raises ValueError and
-changes nothing.
+Use: ``explorer = LangevinExplorer(); explorer`` in a notebook cell; ``explorer.update(step_size=0.1)``
+does what the slider does, without a display. A refused setting (an unknown name, or a value out
+of range) raises ValueError and changes nothing.
 """
 
 from __future__ import annotations

@@ -17,8 +17,7 @@ With Song and Ermon's (2019) weight sigma^2 all levels count alike:
     L = E_sigma E_{x, z} ||sigma * s(x + sigma z, sigma) + z||^2 / D        (D = dimensions)
 
 ``dsm_loss`` computes this; its minimum is not 0 (for N(0, s^2 I) data it is s^2/(s^2+sigma^2)).
-With the course's parameterisation E = g(x, sigma)/sigma (``ebm_lib.diffusion.nets.NoiseConditionalNet``)
-sigma * s = -grad_x g, so grad_x g learns to predict the noise z: Ho et al.'s (2020) target.
+For the course's nets it teaches grad_x g to predict the noise z (``ebm_lib.diffusion.nets``).
 
 Tweedie's formula: the best guess of the clean x given x~ is
 

@@ -24,8 +24,6 @@ The energies, with what each one teaches:
     Rings            concentric rings: mass on curves, not points.
     Funnel           Neal's funnel, badly conditioned: the neck needs tiny steps, the mouth big ones.
     Gaussian         an anisotropic Gaussian: the one case where ULA's bias has a formula.
-
-``REGISTRY`` maps short names to constructors (the explorer's dropdown uses it).
 """
 
 from __future__ import annotations
@@ -75,9 +73,6 @@ class ToyEnergy:
         """E(x) for points (B, 2), differentiable by autograd (the formula is plain torch)."""
         return self.energy(check_batch(x, (2,), name=f"the points of {type(self).__name__}"))
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
-
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n exact, independent samples of p, shape (n, 2)."""
         raise NotImplementedError(f"{type(self).__name__} has no exact sampler")
@@ -98,8 +93,6 @@ class ToyEnergy:
 
     def assign_modes(self, x: torch.Tensor) -> torch.Tensor:
         """Index of the mode each point belongs to (nearest mode), shape (B,), int64."""
-        if self.modes is None:
-            raise NotImplementedError(f"{type(self).__name__} has no modes")
         return torch.cdist(x.to(self.modes.dtype), self.modes).argmin(dim=1)
 
     def density_grid(
@@ -121,12 +114,8 @@ class ToyEnergy:
 def _inverse_cdf_sampler(
     log_density: Callable[[np.ndarray], np.ndarray], low: float, high: float, points: int = 20001
 ) -> Callable[[int, torch.Generator | None], torch.Tensor]:
-    """Exact-to-quadrature sampler of a 1D density on [low, high] by inverting its CDF.
-
-    The CDF is the trapezoid integral of the density on ``points`` grid points; sampling
-    inverts it by linear interpolation. On the smooth densities used here the error is
-    far below any Monte Carlo error.
-    """
+    """Sampler of a 1D density on [low, high] by inverting its CDF, the trapezoid integral on ``points``
+    grid points, by linear interpolation: on these smooth densities, exact far below Monte Carlo error."""
     t = np.linspace(low, high, points)
     log_p = log_density(t)
     p = np.exp(log_p - log_p.max())
@@ -203,8 +192,6 @@ class DoubleWell(ToyEnergy):
 
     def __init__(self, barrier: float = 3.0, separation: float = 1.5) -> None:
         super().__init__()
-        if barrier <= 0 or separation <= 0:
-            raise ValueError("barrier and separation must be positive")
         self.barrier, self.a = float(barrier), float(separation)
         self.modes = torch.tensor([[-separation, 0.0], [separation, 0.0]])
         self.mode_weights = torch.tensor([0.5, 0.5])
@@ -383,10 +370,8 @@ class Gaussian(ToyEnergy):
 
     def __init__(self, stds: tuple[float, float] = (1.5, 0.3), angle_deg: float = 30.0) -> None:
         super().__init__()
-        theta = math.radians(angle_deg)
-        rot = torch.tensor(
-            [[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]], dtype=torch.float64
-        )
+        cos, sin = math.cos(math.radians(angle_deg)), math.sin(math.radians(angle_deg))
+        rot = torch.tensor([[cos, -sin], [sin, cos]], dtype=torch.float64)
         self.stds, self.angle_deg, self.rotation = stds, angle_deg, rot
         self.covariance = rot @ torch.diag(torch.tensor(stds, dtype=torch.float64) ** 2) @ rot.T
         self.precision = torch.linalg.inv(self.covariance)

@@ -45,12 +45,11 @@ norm 1, divergence declared at a mean |E| above 1000."""
 class Settings2D:
     """Everything that defines a 2D training run (the defaults are the course's healthy run).
 
-    ``cd``: the contrastive-divergence step (``HEALTHY_CD`` by default). A Langevin ``clamp``
-    of None there means the dataset's box: (min(extent), max(extent)), set when the run starts.
-    Adam with learning rate ``lr`` decayed linearly to ``lr * final_lr_fraction``. Buffer of
-    ``buffer_size`` samples with re-initialisation probability ``reinit_prob`` (1.0: fresh
-    noise every step, that is, no buffer). The learned density is measured on a
-    ``grid_bins`` x ``grid_bins`` grid every ``eval_every`` training steps.
+    ``cd``: the contrastive-divergence step (``HEALTHY_CD`` by default; a Langevin ``clamp`` of
+    None means the dataset's box). Adam with learning rate ``lr`` decayed linearly to
+    ``lr * final_lr_fraction``. Buffer of ``buffer_size`` samples with re-initialisation probability
+    ``reinit_prob`` (1.0: fresh noise every step, that is, no buffer). The learned density is
+    measured on a ``grid_bins`` x ``grid_bins`` grid every ``eval_every`` training steps.
     """
 
     dataset: str = "mixture4"
