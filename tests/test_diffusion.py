@@ -66,7 +66,7 @@ def test_score_of_noisy_gaussian_is_closed_form():
     noisy = gaussian()
     x = torch.randn(100, 2, generator=gen(1))
     for sigma in (0.1, 1.0):
-        expected = gaussian_noisy_score(x, noisy.modes[0], sigma)
+        expected = gaussian_noisy_score(x, noisy.mixture.modes[0], sigma)
         assert torch.allclose(dsm.score(noisy, x, sigma), expected, atol=1e-5)
 
 
@@ -113,7 +113,7 @@ def test_learned_noise_conditional_score_matches_the_closed_form():
     for sigma in reversed(ladder.tolist()):
         x = noisy.at(sigma).sample(2000, gen(8))
         learned = dsm.score(model, x, sigma)
-        exact = gaussian_noisy_score(x, noisy.modes[0], sigma)
+        exact = gaussian_noisy_score(x, noisy.mixture.modes[0], sigma)
         relative = (learned - exact).norm() / exact.norm()
         # measured: 0.14 at sigma = 0.1 (where the DSM target is mostly noise), 0.02 at sigma = 2
         assert relative < 0.2, f"sigma={sigma:.2f}: relative error {relative:.3f}"
@@ -122,7 +122,7 @@ def test_learned_noise_conditional_score_matches_the_closed_form():
 def test_tweedie_is_the_posterior_mean_and_reaches_the_bayes_error():
     noisy = gaussian()
     x = noisy.mixture.sample(40_000, gen(9))
-    mu = noisy.modes[0]
+    mu = noisy.mixture.modes[0]
     for sigma in (0.2, 1.0):
         x_noisy = x + sigma * torch.randn(x.shape, generator=gen(10))
         denoised = dsm.tweedie_denoise(noisy, x_noisy, sigma)

@@ -68,6 +68,7 @@ def test_diverged_particles_are_dropped_and_counted(target):
     [
         ({"sampler": "HMC"}, r"sampler must be one of \('ULA', 'MALA'\)"),
         ({"init": "corner"}, "init must be one of"),
+        ({"energy": "volcano"}, "energy must be one of"),
         ({"step_size": -0.1}, "step_size must be a positive number"),
         ({"temperature": float("nan")}, "temperature must be a positive number"),
         ({"n_steps": 2.5}, "n_steps must be an integer >= 0"),

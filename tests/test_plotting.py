@@ -5,21 +5,22 @@ import numpy as np
 import pytest
 import torch
 
-from ebm_lib.course.plotting import make_grid, plot_training_curves, show_density, show_images
+from ebm_lib.course.plotting import plot_training_curves, show_density, show_images
 from ebm_lib.toy2d.energies import Banana
 
 
-def test_grid_layout_and_scaling():
+def test_image_grid_layout_and_scaling():
     images = torch.stack([torch.full((1, 3, 2), v) for v in (-1.0, 0.0, 1.0)])
-    grid = make_grid(images, nrow=2, pad=1)
-    assert grid.shape == (2 * 4 + 1, 2 * 3 + 1, 1)
-    assert grid[1, 1, 0] == 0.0 and grid[1, 4, 0] == 0.5 and grid[5, 1, 0] == 1.0
-    assert np.all(grid[5:8, 4:6] == 1.0)  # the empty cell is white
+    grid = show_images(images, nrow=2).get_images()[0].get_array()
+    assert grid.shape == (2 * 4 + 1, 2 * 3 + 1)
+    assert grid[1, 1] == 0.0 and grid[1, 4] == 0.5 and grid[5, 1] == 1.0
+    assert np.all(grid[5:8, 4:6] == 1.0) and np.all(grid[0] == 1.0)  # the empty cell and the padding are white
+    plt.close("all")
 
 
-def test_grid_rejects_non_image_batches():
+def test_image_grid_rejects_non_image_batches():
     with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
-        make_grid(torch.zeros(3, 28, 28))
+        show_images(torch.zeros(3, 28, 28))
 
 
 def test_figures_draw():

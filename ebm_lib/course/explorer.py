@@ -1,11 +1,10 @@
 """The Langevin explorer: sliders over a 2D energy, a particle cloud that answers at once.
 
-``LangevinExplorer`` is the widget: it draws and wires the controls. What it shows comes from
-``ebm_lib.toy2d.explore``: the settings of an exploration, the run of the chosen sampler (ULA or
-MALA) on an energy of ``ebm_lib.toy2d.energies``, and the run's metrics. One figure holds the
-energy's density and contours, the particle cloud, a few trajectories and both marginal
-histograms against the true marginals (dashed: p at the temperature T), with the metrics in an
-HTML table beside it.
+``LangevinExplorer`` draws and wires the controls; what it shows comes from ``ebm_lib.toy2d.explore``
+(the settings, the run of ULA or MALA on an energy of ``ebm_lib.toy2d.energies``, the metrics). One
+figure holds the energy's density and contours, the particle cloud, a few trajectories and both
+marginal histograms against the true marginals (dashed: p at the temperature T), with the metrics
+in an HTML table beside it.
 
 Speed is the point: a lecturer drags a slider and the picture must follow. The figure is built
 once; a slider change only replaces the data of the moving artists (particles, trajectories,
@@ -15,10 +14,9 @@ goes as a JPEG (2 ms to encode where a PNG takes 10-15 ms, and a smaller message
 into an ``ipywidgets.Image``. Only a change of energy redraws the whole figure. No ipympl is
 needed, and the last image is saved with the notebook's widget state, so the website shows it.
 
-Use: ``explorer = LangevinExplorer(); explorer`` in a notebook cell (or
-``display(explorer.widget)``). ``explorer.update(step_size=0.1)`` does what the slider does,
-without a display, and returns the seconds it took (the latency test times it). A refused
-setting (an unknown name, or a value out of range) raises ValueError and changes nothing.
+Use: ``explorer = LangevinExplorer(); explorer`` in a notebook cell; ``explorer.update(step_size=0.1)``
+does what the slider does, without a display. A refused setting (an unknown name, or a value out
+of range) raises ValueError and changes nothing.
 """
 
 from __future__ import annotations
@@ -27,7 +25,7 @@ import dataclasses
 import io
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
@@ -40,72 +38,54 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from ebm_lib.samplers import SAMPLERS, SampleResult, noise_scale_for_temperature
-from ebm_lib.toy2d.energies import REGISTRY, ToyEnergy
+from ebm_lib.toy2d.energies import REGISTRY
 from ebm_lib.toy2d.explore import INITS, ExploreSettings, Target, explore, measure
 from ebm_lib.utils import torch_threads
 
-PATH_COLORS = ("tab:red", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "black")
+PATH_COLORS = ("tab:red", "tab:green", "tab:purple", "tab:brown")  # one per drawn trajectory
+FIGSIZE, DPI = (8.8, 4.0), 80
 
 
 class LangevinExplorer:
-    """Interactive explorer of Langevin sampling on the 2D energies of ``ebm_lib.toy2d.energies``.
+    """Interactive explorer of Langevin sampling on the energies of ``ebm_lib.toy2d.energies.REGISTRY``.
 
-    Args:
-        energies: name -> constructor (default ``ebm_lib.toy2d.energies.REGISTRY``).
-        n_trajectories: how many particles draw their path.
-        n_reference: size of the exact reference sample for the distance.
-        seed: every update reseeds with it, so the same settings give the same picture
-            and a slider change shows only the effect of that slider.
-        threads: torch threads used during an update (1 is fastest for these sizes).
-        **params: initial settings, the fields of ``ebm_lib.toy2d.explore.ExploreSettings``.
+    ``params``: the initial settings, fields of ``ebm_lib.toy2d.explore.ExploreSettings``. Every
+    update reseeds with 0, so the same settings give the same picture and a slider change shows
+    only the effect of that slider; it runs on one torch thread (the fastest at these sizes).
     """
 
-    def __init__(
-        self,
-        energies: Mapping[str, Callable[[], ToyEnergy]] | None = None,
-        n_trajectories: int = 4,
-        n_reference: int = 1000,
-        seed: int = 0,
-        figsize: tuple[float, float] = (8.8, 4.0),
-        dpi: int = 80,
-        threads: int = 1,
-        **params: Any,
-    ) -> None:
-        self.energies = dict(energies or REGISTRY)
-        self.n_trajectories, self.n_reference, self.seed, self.threads = n_trajectories, n_reference, seed, threads
-        if "energy" not in params and ExploreSettings.energy not in self.energies:
-            params["energy"] = next(iter(self.energies))
+    def __init__(self, **params: Any) -> None:
         self.settings = ExploreSettings().changed(**params)
         self.metrics: dict[str, float] = {}
-        self.last_update_s = math.nan
         self._targets: dict[str, Target] = {}
         self._contours: dict[str, QuadContourSet] = {}
         self._active: str | None = None
         self._controls: dict[str, widgets.ValueWidget] = {}
         self._widget: widgets.Widget | None = None
         self._syncing = False
-        self.image = widgets.Image(format="jpeg", layout=widgets.Layout(width=f"{int(figsize[0] * dpi)}px"))
+        self.image = widgets.Image(format="jpeg", layout=widgets.Layout(width=f"{int(FIGSIZE[0] * DPI)}px"))
         self.table = widgets.HTML()
-        self._build_figure(figsize, dpi)
+        self._build_figure()
         self.update()
 
-    # --- public --------------------------------------------------------------------------
     def update(self, **params: Any) -> float:
         """Apply new settings (like moving sliders), re-sample, re-render; return the seconds taken."""
         start = time.perf_counter()
         settings = self.settings.changed(**params)  # checked before anything is stored
-        with torch_threads(self.threads):
-            target = self._target(settings.energy)
+        with torch_threads(1):
+            if settings.energy not in self._targets:
+                self._targets[settings.energy] = Target(REGISTRY[settings.energy]())
+            target = self._targets[settings.energy]
             if self._active != settings.energy:
                 self._show_energy(settings.energy)
-            result = explore(target, settings, self.seed)
+            result = explore(target, settings)
             metrics = measure(target, result)
             self._draw(target, result, settings.temperature)
         self.settings, self.metrics = settings, metrics
-        self.last_update_s = time.perf_counter() - start
-        self.table.value = metrics_table(metrics, settings, target.energy.title, self.last_update_s)
+        seconds = time.perf_counter() - start
+        self.table.value = metrics_table(metrics, settings, target.energy.title, seconds)
         self._sync_controls()
-        return self.last_update_s
+        return seconds
 
     def time_updates(self, settings: list[dict[str, Any]]) -> list[float]:
         """Seconds taken by a sequence of updates (each dict: the sliders that change)."""
@@ -117,10 +97,6 @@ class LangevinExplorer:
         return dataclasses.asdict(self.settings)
 
     @property
-    def figure(self) -> Figure:
-        return self._fig
-
-    @property
     def widget(self) -> widgets.Widget:
         """The controls, the image and the metrics table (built on first use)."""
         if self._widget is None:
@@ -130,16 +106,8 @@ class LangevinExplorer:
     def _ipython_display_(self) -> None:
         display(self.widget)
 
-    # --- the figure ----------------------------------------------------------------------
-    def _target(self, name: str) -> Target:
-        if name not in self.energies:
-            raise ValueError(f"unknown energy {name!r}; choose one of {sorted(self.energies)}")
-        if name not in self._targets:
-            self._targets[name] = Target(self.energies[name](), self.n_reference, self.seed)
-        return self._targets[name]
-
-    def _build_figure(self, figsize: tuple[float, float], dpi: int) -> None:
-        fig = self._fig = Figure(figsize=figsize, dpi=dpi)
+    def _build_figure(self) -> None:
+        fig = self.figure = Figure(figsize=FIGSIZE, dpi=DPI)
         FigureCanvasAgg(fig)
         grid = fig.add_gridspec(2, 2, width_ratios=[1.15, 1], left=0.06, right=0.98, bottom=0.1, top=0.9)
         grid.update(wspace=0.18, hspace=0.5)
@@ -151,18 +119,15 @@ class LangevinExplorer:
         ax.tick_params(labelsize=8)
         # moving artists: drawn by blitting over the cached background
         self._cloud = ax.scatter(np.zeros(1), np.zeros(1), s=5, c="#e66100", alpha=0.7, linewidths=0, zorder=4)
-        self._paths = [
-            ax.plot([], [], lw=0.7, color=PATH_COLORS[i % len(PATH_COLORS)], alpha=0.85, zorder=5)[0]
-            for i in range(self.n_trajectories)
-        ]
-        self._starts = ax.scatter(np.zeros(1), np.zeros(1), s=16, c="white", edgecolors="black", linewidths=0.8)
-        self._starts.set_zorder(6)
+        self._paths = [ax.plot([], [], lw=0.7, color=color, alpha=0.85, zorder=5)[0] for color in PATH_COLORS]
+        self._starts = ax.scatter([0], [0], s=16, c="white", edgecolors="black", linewidths=0.8, zorder=6)
         self._true_lines, self._tempered_lines, self._hists = [], [], []
         for i, axm in enumerate(self._ax_m):
             self._true_lines += axm.plot([], [], color="tab:blue", lw=1.5, label="true marginal of p")
             self._tempered_lines += axm.plot([], [], color="tab:blue", lw=1.0, ls="--", label="p at temperature T")
-            self._hists.append(axm.stairs(np.zeros(1), [0.0, 1.0], fill=True, color="tab:orange", alpha=0.55))
-            self._hists[-1].set_label("particles")
+            self._hists.append(
+                axm.stairs([0.0], [0.0, 1.0], fill=True, color="tab:orange", alpha=0.55, label="particles")
+            )
             axm.set_xlabel(f"$x_{i + 1}$", fontsize=9, labelpad=1)
             axm.tick_params(labelsize=8)
             axm.set_yticks([])
@@ -185,8 +150,7 @@ class LangevinExplorer:
             )
         self._mode_marks.set_offsets(energy.modes.numpy() if energy.modes is not None else np.zeros((0, 2)))
         ax.set_title(energy.title, fontsize=10)
-        ax.set_xlim(energy.extent[0], energy.extent[1])
-        ax.set_ylim(energy.extent[2], energy.extent[3])
+        ax.set(xlim=energy.extent[:2], ylim=energy.extent[2:])
         for line, axm, (centres, density) in zip(self._true_lines, self._ax_m, target.marginals):
             line.set_data(centres, density)
             axm.set_xlim(centres[0], centres[-1])
@@ -194,15 +158,15 @@ class LangevinExplorer:
         self._active = name
         for artist in self._moving:
             artist.set_visible(False)
-        self._fig.canvas.draw()
-        self._background = self._fig.canvas.copy_from_bbox(self._fig.bbox)
+        self.figure.canvas.draw()
+        self._background = self.figure.canvas.copy_from_bbox(self.figure.bbox)
         for artist in self._moving:
             artist.set_visible(True)
 
     def _draw(self, target: Target, result: SampleResult, temperature: float) -> None:
         """Give the moving artists the run's data, blit them over the background, send a JPEG."""
         self._cloud.set_offsets(result.samples.numpy())
-        traj = result.trajectory[:, : self.n_trajectories].numpy()
+        traj = result.trajectory[:, : len(self._paths)].numpy()
         for i, line in enumerate(self._paths):
             line.set_data(traj[:, i, 0], traj[:, i, 1]) if i < traj.shape[1] else line.set_data([], [])
         self._starts.set_offsets(traj[0])
@@ -211,7 +175,7 @@ class LangevinExplorer:
         tempered = target.tempered_marginals(temperature) if abs(temperature - 1.0) > 1e-9 else [([], [])] * 2
         for line, (centres, density) in zip(self._tempered_lines, tempered):
             line.set_data(centres, density)
-        canvas = self._fig.canvas
+        canvas = self.figure.canvas
         canvas.restore_region(self._background)
         for artist in self._moving:
             artist.axes.draw_artist(artist)
@@ -219,24 +183,18 @@ class LangevinExplorer:
         Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3]).save(out, format="jpeg", quality=90)
         self.image.value = out.getvalue()
 
-    # --- controls ------------------------------------------------------------------------
     def _build_widget(self) -> widgets.Widget:
-        p, log = self.params, {"base": 10, "readout_format": ".2g"}
+        log = {"base": 10, "readout_format": ".2g"}
         c = self._controls = {
-            "energy": widgets.Dropdown(options=list(self.energies), value=p["energy"], description="energy"),
-            "sampler": widgets.Dropdown(options=list(SAMPLERS), value=p["sampler"], description="sampler"),
-            "init": widgets.Dropdown(options=list(INITS), value=p["init"], description="start"),
-            "step_size": widgets.FloatLogSlider(
-                value=p["step_size"], min=-4, max=0, step=0.1, description="step size h", **log
-            ),
-            "temperature": widgets.FloatLogSlider(
-                value=p["temperature"], min=-4, max=1, step=0.25, description="temperature T", **log
-            ),
-            "n_steps": widgets.IntSlider(value=p["n_steps"], min=0, max=2000, step=10, description="steps"),
-            "n_particles": widgets.IntSlider(
-                value=p["n_particles"], min=100, max=5000, step=100, description="particles"
-            ),
+            "energy": widgets.Dropdown(options=list(REGISTRY), description="energy"),
+            "sampler": widgets.Dropdown(options=list(SAMPLERS), description="sampler"),
+            "init": widgets.Dropdown(options=list(INITS), description="start"),
+            "step_size": widgets.FloatLogSlider(min=-4, max=0, step=0.1, description="step size h", **log),
+            "temperature": widgets.FloatLogSlider(min=-4, max=1, step=0.25, description="temperature T", **log),
+            "n_steps": widgets.IntSlider(min=0, max=2000, step=10, description="steps"),
+            "n_particles": widgets.IntSlider(min=100, max=5000, step=100, description="particles"),
         }
+        self._sync_controls()  # the current settings, before anything observes the controls
         for name, control in c.items():
             control.style = {"description_width": "95px"}
             control.layout = widgets.Layout(width="330px")

@@ -32,70 +32,42 @@ def show_density(ax: Axes, grid: DensityGrid, title: str | None = None, contours
     return ax
 
 
-def make_grid(images: torch.Tensor, nrow: int = 8, pad: int = 1) -> np.ndarray:
-    """Tile a batch (B, C, H, W) of images in [-1, 1] into one (H', W', C) array in [0, 1].
-
-    Empty cells and the padding between images are white. ``nrow`` is the number of
-    images per row.
-    """
+def show_images(images: torch.Tensor, nrow: int = 8, ax: Axes | None = None, title: str | None = None) -> Axes:
+    """Show a batch (B, C, H, W) of images in [-1, 1] as a grid of ``nrow`` images per row (grey
+    scale for one channel); empty cells and the one-pixel padding between images are white."""
     if images.dim() != 4:
         raise ValueError(f"images must have shape (B, C, H, W), got {tuple(images.shape)}")
     b, c, h, w = images.shape
-    ncol = min(nrow, b)
-    nrows = -(-b // ncol)
-    grid = np.ones((nrows * (h + pad) + pad, ncol * (w + pad) + pad, c), dtype=np.float32)
+    ncol, nrows = min(nrow, b), -(-b // min(nrow, b))
+    grid = np.ones((nrows * (h + 1) + 1, ncol * (w + 1) + 1, c), dtype=np.float32)
     pixels = ((images.detach().cpu().float().clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).numpy()
     for i, img in enumerate(pixels):
         r, col = divmod(i, ncol)
-        grid[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + col * (w + pad) : pad + col * (w + pad) + w] = img
-    return grid
-
-
-def show_images(images: torch.Tensor, nrow: int = 8, ax: Axes | None = None, title: str | None = None) -> Axes:
-    """Show a batch of images in [-1, 1] as a grid (grey scale for one channel)."""
-    grid = make_grid(images, nrow)
+        grid[1 + r * (h + 1) : (r + 1) * (h + 1), 1 + col * (w + 1) : (col + 1) * (w + 1)] = img
     if ax is None:
         _, ax = plt.subplots(figsize=(min(nrow, len(images)) * 0.6 + 0.5, (-(-len(images) // nrow)) * 0.6 + 0.5))
-    ax.imshow(grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1)
+    ax.imshow(grid.squeeze(-1) if c == 1 else grid, cmap="gray", vmin=0, vmax=1)
     ax.set_axis_off()
     if title:
         ax.set_title(title)
     return ax
 
 
-def plot_training_curves(
-    history: dict[str, Sequence[float]],
-    keys: Sequence[str] = ("e_data", "e_samples", "gap", "langevin_grad_norm"),
-    axes: Sequence[Axes] | None = None,
-    label: str | None = None,
-) -> Sequence[Axes]:
-    """One panel per metric of a training history (as returned by ``ebm_lib.training.train``).
-
-    E(data) and E(samples) share the first panel when both are asked for.
-    """
-    panels: list[list[str]] = []
-    for key in keys:
-        if key == "e_samples" and ["e_data"] in panels:
-            panels[panels.index(["e_data"])].append(key)
-        else:
-            panels.append([key])
-    if axes is None:
-        _, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3), squeeze=False)
-        axes = list(axes[0])
+def plot_training_curves(history: dict[str, Sequence[float]]) -> list[Axes]:
+    """Three panels of a training history (``ebm_lib.training.train``): E(data) and E(samples)
+    together, the gap E(samples) - E(data), and the Langevin |grad E|."""
     names = {
         "e_data": "E(data)",
         "e_samples": "E(samples)",
         "gap": "gap E(samples) - E(data)",
         "langevin_grad_norm": "Langevin |grad E|",
-        "loss": "loss",
-        "param_grad_norm": "parameter grad norm",
     }
-    for ax, panel in zip(axes, panels):
+    _, axes = plt.subplots(1, 3, figsize=(3.6 * 3, 3), squeeze=False)
+    for ax, panel in zip(axes[0], (("e_data", "e_samples"), ("gap",), ("langevin_grad_norm",))):
         for key in panel:
-            name = names.get(key, key)
-            ax.plot(history[key], label=f"{label}: {name}" if label else name)
+            ax.plot(history[key], label=names[key])
         ax.set_xlabel("training step")
-        ax.set_title(" and ".join(names.get(k, k) for k in panel), fontsize=10)
-        if len(panel) > 1 or label:
+        ax.set_title(" and ".join(names[k] for k in panel), fontsize=10)
+        if len(panel) > 1:
             ax.legend(fontsize=8)
-    return axes
+    return list(axes[0])

@@ -17,8 +17,7 @@ With Song and Ermon's (2019) weight sigma^2 all levels count alike:
     L = E_sigma E_{x, z} ||sigma * s(x + sigma z, sigma) + z||^2 / D        (D = dimensions)
 
 ``dsm_loss`` computes this; its minimum is not 0 (for N(0, s^2 I) data it is s^2/(s^2+sigma^2)).
-With the course's parameterisation E = g(x, sigma)/sigma (``ebm_lib.diffusion.nets.NoiseConditionalNet``)
-sigma * s = -grad_x g, so grad_x g learns to predict the noise z: Ho et al.'s (2020) target.
+For the course's nets it teaches grad_x g to predict the noise z (``ebm_lib.diffusion.nets``).
 
 Tweedie's formula: the best guess of the clean x given x~ is
 
@@ -65,8 +64,6 @@ def dsm_loss(
     Each sample gets a level drawn uniformly from ``sigmas``; see ``dsm_loss_at``.
     """
     sigmas = torch.as_tensor(sigmas, dtype=x.dtype, device=x.device)
-    if sigmas.dim() != 1 or len(sigmas) == 0:
-        raise ValueError(f"sigmas must be a 1D list of noise levels, got shape {tuple(sigmas.shape)}")
     index = torch.randint(len(sigmas), (len(x),), generator=generator, device=x.device)
     return dsm_loss_at(model, x, sigmas[index], generator)
 
@@ -80,8 +77,6 @@ def dsm_loss_at(
     """Mean over the batch of ||sigma_b * s(x_b + sigma_b z_b, sigma_b) + z_b||^2 / D, one noise
     level sigma_b per sample (shape (B,)). Differentiable in the model's parameters: the
     input-gradient is taken with ``create_graph=True`` (double backpropagation)."""
-    if sigma.shape != (len(x),):
-        raise ValueError(f"sigma must have one level per sample, shape ({len(x)},), got {tuple(sigma.shape)}")
     z = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
     scale = sigma.view(-1, *[1] * (x.dim() - 1))
     s = score(model, x + scale * z, sigma, create_graph=True)

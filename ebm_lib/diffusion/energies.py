@@ -34,8 +34,6 @@ class NoisyGaussianMixture:
 
     def __init__(self, mixture: GaussianMixture):
         self.mixture = mixture
-        self.modes = mixture.modes
-        self.mode_weights = mixture.mode_weights
 
     def at(self, sigma: float) -> GaussianMixture:
         """p_sigma as an analytic toy energy (exact gradients, exact samples, density grids)."""
@@ -46,9 +44,8 @@ class NoisyGaussianMixture:
     def __call__(self, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
         """E(x, sigma) = -log p_sigma(x), differentiable (also twice) by autograd; sigma may vary per point."""
         var = self.mixture.sigma**2 + sigma_column(sigma, len(x), x) ** 2  # (B, 1)
-        mu = self.modes.to(x)
-        sq = torch.cdist(x, mu).pow(2)  # (B, K)
-        log_terms = self.mode_weights.to(x).log() - sq / (2 * var) - torch.log(2 * math.pi * var)
+        sq = torch.cdist(x, self.mixture.modes.to(x)).pow(2)  # (B, K)
+        log_terms = self.mixture.mode_weights.to(x).log() - sq / (2 * var) - torch.log(2 * math.pi * var)
         return -torch.logsumexp(log_terms, dim=1)
 
 
@@ -68,9 +65,6 @@ class HalfPlane(ToyEnergy):
         self.normal = n / n.norm()
         self.offset = offset
         self.softness = softness
-
-    def __repr__(self) -> str:
-        return f"HalfPlane(normal={self.normal.tolist()}, offset={self.offset}, softness={self.softness})"
 
     def energy_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         energy, u = self.energy_with_softness(x, self.softness)
@@ -112,8 +106,6 @@ class SumOfEnergies:
     """
 
     def __init__(self, *experts):
-        if len(experts) < 2:
-            raise ValueError("a product of experts needs at least two energies")
         self.experts = experts
 
     def energy_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -32,8 +32,6 @@ class NoiseConditionalNet(EnergyNet):
     and the denoising score matching loss (``ebm_lib.diffusion.dsm.dsm_loss``) asks grad_x g to
     predict the noise that was added: the same target as Ho et al.'s (2020) noise predictor,
     with the extra promise that it is the gradient of a scalar, i.e. an energy.
-    ``at(sigma)`` gives the energy at one level as an ordinary one-argument energy, usable by
-    every sampler in ebm_lib.
     """
 
     def forward(self, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:  # type: ignore[override]
@@ -59,8 +57,6 @@ class EnergyAtLevel(nn.Module):
 
     def __init__(self, net: NoiseConditionalNet, sigma: float):
         super().__init__()
-        if not sigma > 0:
-            raise ValueError(f"sigma must be > 0, got {sigma}")
         self.net = net
         self.sigma = float(sigma)
 

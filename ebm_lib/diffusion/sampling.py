@@ -3,21 +3,15 @@
 Noise of scale sigma turns the data density p into p_sigma = p * N(0, sigma^2 I), smooth and
 broad for a large sigma, close to p for a small one; its score is -grad_x E(x, sigma)
 (``ebm_lib.diffusion.dsm``, with denoising score matching and Tweedie's formula). The samplers
-walk down a ladder sigma_1 > ... > sigma_L (``geometric_sigmas``):
+take a noise-conditional energy (``ebm_lib.diffusion.dsm.NoiseConditionalEnergy``) and walk down
+a ladder sigma_1 > ... > sigma_L (``geometric_sigmas``):
 
-Annealed Langevin (Song and Ermon 2019): for sigma_1 > ... > sigma_L run a few Langevin
-steps on E(., sigma_i) with step size h_i = step_ratio * sigma_i^2, each level starting
-where the previous one stopped. The broad early levels move samples between modes in the
-right proportions; the late ones sharpen them (``annealed_langevin``).
-
-Reverse diffusion: one ancestral step of the variance-exploding diffusion per level, then a
-Tweedie step (``reverse_diffusion``); right only when every level's score is that of the noised
-data, as for a trained diffusion model.
-
-Everything takes a noise-conditional energy (``ebm_lib.diffusion.dsm.NoiseConditionalEnergy``): a
-network from ``ebm_lib.diffusion.nets`` or an analytic one from ``ebm_lib.diffusion.energies``
-(``NoisyGaussianMixture``, ``NoisyHalfPlane``), each callable as ``energy(x, sigma)`` and with
-``at(sigma)`` giving a plain energy for ebm_lib's samplers.
+    annealed_langevin   (Song and Ermon 2019) a few Langevin steps on each E(., sigma_i) in turn:
+                        the broad early levels move samples between modes in the right
+                        proportions, the late ones sharpen them;
+    reverse_diffusion   one ancestral step of the variance-exploding diffusion per level, then a
+                        Tweedie step: right only when every level's score is that of the noised
+                        data, as for a trained diffusion model.
 """
 
 from __future__ import annotations
@@ -38,16 +32,6 @@ def geometric_sigmas(sigma_max: float, sigma_min: float, n_levels: int) -> torch
     return torch.logspace(math.log10(sigma_max), math.log10(sigma_min), n_levels, dtype=torch.float64)
 
 
-def level_step_sizes(sigmas: torch.Tensor, step_ratio: float) -> torch.Tensor:
-    """Step sizes h_i = step_ratio * sigma_i^2 (Song and Ermon's alpha_i / 2 with
-    step_ratio = epsilon / (2 sigma_L^2)). The noisy density at level i varies on a length
-    scale of about sigma_i, so steps in proportion to sigma_i^2 make every level equally hard;
-    on a Gaussian of variance sigma_i^2 Langevin is stable for step_ratio < 2."""
-    if not 0 < step_ratio < 2:
-        raise ValueError(f"step_ratio must be in (0, 2) (0.05-0.5 is typical), got {step_ratio}")
-    return step_ratio * sigmas**2
-
-
 def annealed_langevin(
     energy: NoiseConditionalEnergy,
     x_init: torch.Tensor,
@@ -62,14 +46,19 @@ def annealed_langevin(
     """Langevin dynamics on E(., sigma_1), then E(., sigma_2), ... (largest sigma first).
 
     Level i runs ``n_steps`` steps of exact Langevin (noise sqrt(2 h_i)) with step size
-    h_i = step_ratio * sigma_i^2, starting where level i-1 stopped. With ``denoise``, a final
+    h_i = step_ratio * sigma_i^2 (Song and Ermon's alpha_i / 2 with step_ratio = epsilon / (2 sigma_L^2)),
+    starting where level i-1 stopped. The noisy density at level i varies on a length scale of
+    about sigma_i, so steps in proportion to sigma_i^2 make every level equally hard; on a
+    Gaussian of variance sigma_i^2 Langevin is stable for step_ratio < 2. With ``denoise``, a final
     Tweedie step removes the noise of the last level (sigma_L) and counts as one evaluation.
     ``record_trajectory`` keeps the state after each level: a trajectory of shape (L, B, *shape).
     """
     sigmas = torch.as_tensor(sigmas, dtype=torch.float64)
     if sigmas.dim() != 1 or len(sigmas) == 0 or not bool((sigmas[:-1] >= sigmas[1:]).all()):
         raise ValueError("sigmas must be a non-empty 1D ladder, largest first")
-    steps = level_step_sizes(sigmas, step_ratio)
+    if not 0 < step_ratio < 2:
+        raise ValueError(f"step_ratio must be in (0, 2) (0.05-0.5 is typical), got {step_ratio}")
+    steps = step_ratio * sigmas**2
     x = x_init.detach().clone()
     levels = []
     for sigma, h in zip(sigmas.tolist(), steps.tolist()):

@@ -66,9 +66,7 @@ def summarise(values: list[float]) -> dict[str, float]:
     return {"mean": statistics.fmean(finite), "std": std, "n": len(finite)}
 
 
-def run_ablation(
-    grid: list[dict[str, object]], seeds: tuple[int, ...], base: Settings2D = BASE, verbose: bool = True
-) -> dict[str, object]:
+def run_ablation(grid: list[dict[str, object]], seeds: tuple[int, ...], base: Settings2D = BASE) -> dict[str, object]:
     """Every setting of ``grid`` x every seed; returns the JSON-ready results."""
     rows = []
     with torch_threads(1):  # 2D batches are tiny: one thread is fastest
@@ -78,12 +76,11 @@ def run_ablation(
                 start = time.perf_counter()
                 scores = run_setting(setting, seed, base)
                 runs.append({"seed": seed, **scores})
-                if verbose:
-                    print(
-                        f"{setting['label']:28s} seed {seed}: KL {scores['kl']:.4f}  TV {scores['tv']:.4f}  "
-                        f"D^2 {scores['energy_distance']:.4f}  ({time.perf_counter() - start:.1f} s)",
-                        flush=True,
-                    )
+                print(
+                    f"{setting['label']:28s} seed {seed}: KL {scores['kl']:.4f}  TV {scores['tv']:.4f}  "
+                    f"D^2 {scores['energy_distance']:.4f}  ({time.perf_counter() - start:.1f} s)",
+                    flush=True,
+                )
             summary = {m: summarise([r[m] for r in runs]) for m in METRICS}
             rows.append({**setting, "runs": runs, "summary": summary})
     return {"base_settings": asdict(base), "seeds": list(seeds), "settings": rows}
@@ -103,9 +100,7 @@ def format_table(results: dict[str, object]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--out", default="notebooks/results/buffer_ablation.json", help="where to write the JSON results"
-    )
+    parser.add_argument("--out", default="notebooks/results/buffer_ablation.json", help="the JSON file to write")
     parser.add_argument("--tiny", action="store_true", help="2 settings x 1 seed x 20 steps (a smoke test)")
     args = parser.parse_args(argv)
     if args.tiny:

@@ -10,28 +10,14 @@
                            to measure a trained model against with ``grid.grid_kl_tv``;
     energy                 the analytic energy behind a toy set (None for a classic set).
 
-Two kinds of names (``NAMES`` lists them all):
-
-    toy energies   every name of ``ebm_lib.toy2d.energies.REGISTRY`` ("mixture", "double_well",
-                   "banana", "rings", "funnel", "gaussian"), plus "mixture4", an easy
-                   mixture of 4 equal Gaussians (radius 2, sigma 0.4): exact samples of
-                   p(x) = exp(-E(x)) / Z, whose density we know on a grid;
-    classic sets   "two_moons", "checkerboard", "swiss_roll": defined by how they are
-                   drawn, with no formula for their density.
-
-For the toy energies the reference grid is exact (p averaged over each cell, normalised
-numerically). For the classic sets it is a histogram of 400,000 samples from a fixed seed,
-so it carries a little Monte-Carlo noise (about 1% per cell at 60 x 60 cells): the
-course's KL and TV figures use the toy energies; the classic sets are for pictures and
-for trying things out.
-
-The classic sets, each centred and scaled to fit in about [-4, 4]^2 like the toy energies:
-
-    two_moons      two interleaved half circles of radius 1 (the second shifted by (1, -0.5)),
-                   with N(0, 0.1^2) noise, then scaled by 2 and centred;
-    checkerboard   uniform on the 8 dark squares of a 4 x 4 board over [-4, 4]^2;
-    swiss_roll     the spiral r = t, angle t for t uniform in [1.5 pi, 4.5 pi], scaled by 0.3,
-                   with N(0, 0.15^2) noise.
+The names (``NAMES``): the toy energies, every name of ``ebm_lib.toy2d.energies.REGISTRY`` plus
+"mixture4", an easy mixture of 4 equal Gaussians (radius 2, sigma 0.4), whose reference grid is
+exact (p averaged over each cell, normalised numerically); and the classic sets "two_moons",
+"checkerboard", "swiss_roll", defined by how they are drawn (centred and scaled to fit in about
+[-4, 4]^2), with no formula for their density: their reference grid is a histogram of 400,000
+samples from a fixed seed, with a little Monte-Carlo noise (about 1% per cell at 60 x 60 cells).
+The course's KL and TV figures use the toy energies; the classic sets are for pictures and for
+trying things out.
 """
 
 from __future__ import annotations
@@ -54,7 +40,8 @@ REFERENCE_SEED = 20240601
 
 
 def two_moons(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Two interleaved half circles with Gaussian noise, scaled by 2 and centred (see the module)."""
+    """Two interleaved half circles of radius 1 (the second shifted by (1, -0.5)) with N(0, 0.1^2)
+    noise, then scaled by 2 and centred."""
     upper = torch.rand(n, generator=generator) < 0.5
     t = math.pi * torch.rand(n, generator=generator)
     x = torch.where(upper, t.cos(), 1 - t.cos())
@@ -73,7 +60,7 @@ def checkerboard(n: int, generator: torch.Generator | None = None) -> torch.Tens
 
 
 def swiss_roll(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """A 2D spiral: radius t and angle t for t uniform in [1.5 pi, 4.5 pi], scaled by 0.3, plus noise."""
+    """A 2D spiral: radius t and angle t for t uniform in [1.5 pi, 4.5 pi], scaled by 0.3, plus N(0, 0.15^2) noise."""
     t = math.pi * (1.5 + 3 * torch.rand(n, generator=generator))
     points = 0.3 * torch.stack([t * t.cos(), t * t.sin()], dim=1)
     return points + 0.15 * torch.randn((n, 2), generator=generator)

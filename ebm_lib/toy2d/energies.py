@@ -12,24 +12,18 @@ energies (B,), usable directly by ``ebm_lib.samplers.langevin_sample`` and
     density_grid(bins, extent)     p on a grid, normalised numerically, for plots and metrics,
     modes, mode_weights            where the probability mass sits, and how much of it.
 
-Each formula is written once, in ``energy_and_grad``; ``energy`` and ``grad`` are its two
-halves. The samplers call ``energy_and_grad`` (``ebm_lib.samplers.energy_and_grad``), so
-they never build an autograd graph; calling ``E(x)`` on a tensor that requires a gradient
-simply runs the torch formula, so autograd (second derivatives too) works as for any
-function.
+Each formula is written once, in ``energy_and_grad``; the samplers call it
+(``ebm_lib.samplers.energy_and_grad``), so they build no autograd graph, while ``E(x)`` runs the
+same torch formula, so autograd (second derivatives too) works as for any function.
 
 The energies, with what each one teaches:
 
     GaussianMixture  8 modes on a ring with unequal weights: mode hopping, mode weights.
     DoubleWell       two modes split by a barrier of tunable height: time to hop ~ exp(barrier).
-    Banana           a curved ridge: the step size that is stable along the ridge is not
-                     stable across it.
+    Banana           a curved ridge: a step size stable along the ridge is not stable across it.
     Rings            concentric rings: mass on curves, not points.
-    Funnel           Neal's funnel, badly conditioned: the neck needs tiny steps,
-                     the mouth wants big ones.
+    Funnel           Neal's funnel, badly conditioned: the neck needs tiny steps, the mouth big ones.
     Gaussian         an anisotropic Gaussian: the one case where ULA's bias has a formula.
-
-``REGISTRY`` maps short names to constructors (the explorer's dropdown uses it).
 """
 
 from __future__ import annotations
@@ -48,9 +42,8 @@ class ToyEnergy:
     """Base class of the analytic 2D energies; p(x) = exp(-E(x)) / Z.
 
     Subclasses implement ``energy_and_grad`` (the formula, once) and ``sample`` (the exact
-    sampler; the base raises ``NotImplementedError``). Class attributes to set: ``title``
-    (for plots), ``extent`` (a box holding nearly all the mass), ``modes`` (K, 2) or
-    None, ``mode_weights`` (K,) or None.
+    sampler), and set ``title`` (for plots), ``extent`` (a box holding nearly all the mass),
+    ``modes`` (K, 2) and ``mode_weights`` (K,) (None where there are none).
     """
 
     title: str = "energy"
@@ -64,7 +57,6 @@ class ToyEnergy:
         self._reference_chunks: list[torch.Tensor] = []
         self._grids: dict[tuple, DensityGrid] = {}
 
-    # --- energy and gradient ---------------------------------------------------------
     def energy_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(E(x), grad_x E(x)) for points (B, 2): shapes (B,) and (B, 2)."""
         raise NotImplementedError
@@ -81,15 +73,9 @@ class ToyEnergy:
         """E(x) for points (B, 2), differentiable by autograd (the formula is plain torch)."""
         return self.energy(check_batch(x, (2,), name=f"the points of {type(self).__name__}"))
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
-
-    # --- samples -----------------------------------------------------------------------
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n exact, independent samples of p, shape (n, 2)."""
-        raise NotImplementedError(
-            f"{type(self).__name__} has no exact sampler; a ToyEnergy that is a distribution must define sample()"
-        )
+        raise NotImplementedError(f"{type(self).__name__} has no exact sampler")
 
     def reference_samples(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n exact samples of p to measure distances against, shape (n, 2).
@@ -105,14 +91,10 @@ class ToyEnergy:
             self._reference_chunks.append(self.sample(self._chunk, torch.Generator().manual_seed(seed)))
         return torch.cat(self._reference_chunks)[:n].clone()
 
-    # --- modes -------------------------------------------------------------------------
     def assign_modes(self, x: torch.Tensor) -> torch.Tensor:
         """Index of the mode each point belongs to (nearest mode), shape (B,), int64."""
-        if self.modes is None:
-            raise NotImplementedError(f"{type(self).__name__} has no modes")
         return torch.cdist(x.to(self.modes.dtype), self.modes).argmin(dim=1)
 
-    # --- grids -------------------------------------------------------------------------
     def density_grid(
         self,
         bins: int | tuple[int, int] = 100,
@@ -120,30 +102,20 @@ class ToyEnergy:
         temperature: float = 1.0,
         oversample: int = 4,
     ) -> DensityGrid:
-        """p_T(x) proportional to exp(-E(x) / T) on a grid over ``extent`` (default: the energy's box).
-
-        ``ebm_lib.toy2d.grid.density_on_grid`` with ``bins`` cells per axis (or (nx, ny)),
-        each cell's mean density from ``oversample`` x ``oversample`` float64 points inside
-        it, normalised numerically; cached per arguments. Mass outside ``extent`` is ignored
-        (the default extents hold nearly all of it).
-        """
-        nx, ny = (bins, bins) if isinstance(bins, int) else bins
+        """p_T(x) proportional to exp(-E(x) / T) on a grid over ``extent`` (default: the energy's box,
+        which holds nearly all the mass): ``ebm_lib.toy2d.grid.density_on_grid``, cached per arguments."""
         extent = tuple(float(v) for v in (extent or self.extent))
-        key = (nx, ny, extent, float(temperature), oversample)
+        key = (bins, extent, float(temperature), oversample)
         if key not in self._grids:
-            self._grids[key] = density_on_grid(self, extent, (nx, ny), oversample, temperature)
+            self._grids[key] = density_on_grid(self, extent, bins, oversample, temperature)
         return self._grids[key]
 
 
 def _inverse_cdf_sampler(
     log_density: Callable[[np.ndarray], np.ndarray], low: float, high: float, points: int = 20001
 ) -> Callable[[int, torch.Generator | None], torch.Tensor]:
-    """Exact-to-quadrature sampler of a 1D density on [low, high] by inverting its CDF.
-
-    The CDF is the trapezoid integral of the density on ``points`` grid points; sampling
-    inverts it by linear interpolation. On the smooth densities used here the error is
-    far below any Monte Carlo error.
-    """
+    """Sampler of a 1D density on [low, high] by inverting its CDF, the trapezoid integral on ``points``
+    grid points, by linear interpolation: on these smooth densities, exact far below Monte Carlo error."""
     t = np.linspace(low, high, points)
     log_p = log_density(t)
     p = np.exp(log_p - log_p.max())
@@ -220,8 +192,6 @@ class DoubleWell(ToyEnergy):
 
     def __init__(self, barrier: float = 3.0, separation: float = 1.5) -> None:
         super().__init__()
-        if barrier <= 0 or separation <= 0:
-            raise ValueError("barrier and separation must be positive")
         self.barrier, self.a = float(barrier), float(separation)
         self.modes = torch.tensor([[-separation, 0.0], [separation, 0.0]])
         self.mode_weights = torch.tensor([0.5, 0.5])
@@ -391,21 +361,17 @@ class Gaussian(ToyEnergy):
     """An anisotropic Gaussian, E(x) = x^T P x / 2 + log(2 pi sqrt(det C)) with P = C^{-1}.
 
     The one energy where the unadjusted sampler's bias has a closed form: along an
-    eigen-direction of P with curvature lam, ULA with step h and noise s is the AR(1)
-    chain x <- (1 - h lam) x + s xi, whose stationary variance is
-        s^2 / (h lam (2 - h lam))     (= 1 / (lam (1 - h lam / 2)) for s^2 = 2h),
-    so the variance is too large by a factor 1 / (1 - h lam / 2), and the chain diverges
-    for h >= 2 / lam. ``stationary_variance_ula`` gives that formula.
+    eigen-direction of P with curvature lam, ULA with step h is an AR(1) chain whose stationary
+    variance is too large by a factor 1 / (1 - h lam / 2), and which diverges for h >= 2 / lam
+    (``stationary_variance_ula``).
     """
 
     title = "anisotropic Gaussian"
 
     def __init__(self, stds: tuple[float, float] = (1.5, 0.3), angle_deg: float = 30.0) -> None:
         super().__init__()
-        theta = math.radians(angle_deg)
-        rot = torch.tensor(
-            [[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]], dtype=torch.float64
-        )
+        cos, sin = math.cos(math.radians(angle_deg)), math.sin(math.radians(angle_deg))
+        rot = torch.tensor([[cos, -sin], [sin, cos]], dtype=torch.float64)
         self.stds, self.angle_deg, self.rotation = stds, angle_deg, rot
         self.covariance = rot @ torch.diag(torch.tensor(stds, dtype=torch.float64) ** 2) @ rot.T
         self.precision = torch.linalg.inv(self.covariance)
@@ -431,8 +397,9 @@ class Gaussian(ToyEnergy):
 def stationary_variance_ula(curvature: float, step_size: float, noise_scale: float | None = None) -> float:
     """Stationary variance of ULA on E(x) = curvature * x^2 / 2 (per eigen-direction).
 
-    x <- (1 - h lam) x + s xi has variance V with V = (1 - h lam)^2 V + s^2, so
-    V = s^2 / (h lam (2 - h lam)); infinite (the chain diverges) when h lam >= 2.
+    ULA with step h and noise s is the AR(1) chain x <- (1 - h lam) x + s xi; its stationary
+    variance solves V = (1 - h lam)^2 V + s^2, so V = s^2 / (h lam (2 - h lam)), infinite (the
+    chain diverges) when h lam >= 2.
     With the exact noise s = sqrt(2h): 1 / (lam (1 - h lam / 2)), versus 1 / lam for p.
     """
     s2 = 2 * step_size if noise_scale is None else noise_scale**2

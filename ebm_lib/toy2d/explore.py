@@ -1,13 +1,11 @@
 """One exploration of Langevin sampling on a 2D energy: its settings, its run, its metrics.
 
-The part of the Langevin explorer that knows no drawing: ``ebm_lib.course.explorer`` draws
-what it returns, and a browser version can reuse it as it is.
-
-An exploration (``ExploreSettings``) names an energy of ``ebm_lib.toy2d.energies``, a sampler
-of ``ebm_lib.samplers.SAMPLERS`` ("ULA" or "MALA", both called with the same arguments), a
-start (``INITS``), a step size h, a temperature T (noise sqrt(2 h T)) and the numbers of steps
-and particles. ``explore`` runs it from one seed: the same settings give the same particles,
-and a change of one setting shows only what that setting does.
+The part of the Langevin explorer that knows no drawing (``ebm_lib.course.explorer`` draws what
+it returns). An exploration (``ExploreSettings``) names an energy of ``ebm_lib.toy2d.energies.REGISTRY``,
+a sampler of ``ebm_lib.samplers.SAMPLERS`` ("ULA" or "MALA", called with the same arguments), a
+start (``INITS``), a step size h, a temperature T (noise sqrt(2 h T)) and the numbers of steps and
+particles. ``explore`` runs it from one seed: the same settings give the same particles, and a
+change of one setting shows only what that setting does.
 
 What a run is measured against is computed once per energy (``Target``): density grids, a
 fixed exact reference sample, the true marginals, and the noise floors (what exact samples of
@@ -37,7 +35,7 @@ import torch
 
 from ebm_lib.samplers import SAMPLERS, SampleResult, uniform_noise
 from ebm_lib.toy2d import metrics
-from ebm_lib.toy2d.energies import ToyEnergy
+from ebm_lib.toy2d.energies import REGISTRY, ToyEnergy
 
 INITS = ("gaussian", "uniform", "one point", "exact samples")
 Marginal = tuple[np.ndarray, np.ndarray]  # one coordinate: (centres, density), or (density, edges) of a histogram
@@ -60,10 +58,7 @@ def initial_points(kind: str, n: int, energy: ToyEnergy, generator: torch.Genera
 
 @dataclass(frozen=True)
 class ExploreSettings:
-    """The settings of one exploration (the explorer's controls), checked when made.
-
-    Only the energy's name is left to the caller to check (against its own registry).
-    """
+    """The settings of one exploration (the explorer's controls), checked when made."""
 
     energy: str = "mixture"
     sampler: str = "ULA"
@@ -74,7 +69,7 @@ class ExploreSettings:
     init: str = "gaussian"
 
     def __post_init__(self) -> None:
-        for name, choices in (("sampler", tuple(SAMPLERS)), ("init", INITS)):
+        for name, choices in (("energy", tuple(REGISTRY)), ("sampler", tuple(SAMPLERS)), ("init", INITS)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
         for name in ("step_size", "temperature"):

@@ -1,25 +1,17 @@
 """How far are 2D samples from the truth? Two-sample distances, and sampler diagnostics (notebooks 2-6).
 
-Two-sample distances between 2D samples and a known distribution:
-
-    energy_distance, mean_pairwise_distance
-                            the course's main two-sample distance (see below) and its within-sample term
-    mmd_rbf, mean_kernel, median_bandwidth
-                            MMD^2 with a Gaussian kernel, for comparison
-
-Against the distribution's modes and its density on a grid:
-
-    mode_occupancy, occupancy_tv
-                            what fraction of the samples sits in each mode (labels from
-                            ``ToyEnergy.assign_modes``), vs the true weights
+    energy_distance, mean_pairwise_distance    the course's main two-sample distance (below) and
+                                               its within-sample term
+    mmd_rbf, mean_kernel                       MMD^2 with Gaussian kernels, for comparison
+    mode_occupancy, occupancy_tv               the fraction of samples in each mode (labels from
+                                               ``ToyEnergy.assign_modes``) against the true weights
     histogram_probabilities, histogram_tv, histogram_kl
-                            a 2D histogram against a density on a grid (``ebm_lib.toy2d.grid.DensityGrid``)
-
-Sampler diagnostics:
-
+                                               a 2D histogram against a density on a grid
+                                               (``ebm_lib.toy2d.grid.DensityGrid``)
     autocorrelation, integrated_autocorrelation_time, effective_sample_size
-                            how many independent samples a set of chains is worth
-    mean_gradient_norm      how steep the energy is where the samples are
+                                               sampler diagnostics: how many independent samples
+                                               a set of chains is worth
+    mean_gradient_norm                         how steep the energy is where the samples are
 
 The main distance is the energy distance (Szekely & Rizzo, 2004):
 
@@ -73,29 +65,15 @@ def mean_pairwise_distance(x: torch.Tensor) -> float:
     return float(torch.cdist(x, x).sum() / (n * (n - 1)))
 
 
-def median_bandwidth(x: torch.Tensor, y: torch.Tensor, max_points: int = 1000) -> float:
-    """The median heuristic: median pairwise distance of the pooled samples (first max_points of each)."""
-    z = torch.cat([_finite_rows(x)[:max_points], _finite_rows(y)[:max_points]])
-    d = torch.cdist(z, z)
-    return float(d[torch.triu(torch.ones_like(d, dtype=torch.bool), diagonal=1)].median())
-
-
-def mmd_rbf(
-    x: torch.Tensor, y: torch.Tensor, bandwidths: float | list[float] | None = None, y_self_term: float | None = None
-) -> float:
+def mmd_rbf(x: torch.Tensor, y: torch.Tensor, bandwidths: list[float], y_self_term: float | None = None) -> float:
     """Unbiased MMD^2 with the kernel k(a, b) = sum_s exp(-|a - b|^2 / (2 s^2)) over bandwidths s.
 
     MMD^2 = mean_{i != i'} k(x_i, x_i') + mean_{j != j'} k(y_j, y_j') - 2 mean_ij k(x_i, y_j).
-    ``bandwidths=None`` uses one bandwidth from the median heuristic (``median_bandwidth``).
     Small bandwidths make it sensitive to fine structure (the width of narrow modes) that
     the energy distance hardly sees. Kernel sums run in float32 (fast; ample for MMD^2 values
     above 1e-6). ``y_self_term`` may pass ``mean_kernel(y, bandwidths)`` for a fixed reference y.
     """
     x, y = _finite_rows(x), _finite_rows(y)
-    if bandwidths is None:
-        bandwidths = [median_bandwidth(x, y)]
-    elif isinstance(bandwidths, int | float):
-        bandwidths = [float(bandwidths)]
     if y_self_term is None:
         y_self_term = mean_kernel(y, bandwidths)
     cross = _kernel_sum(x, y, bandwidths) / (len(x) * len(y))
@@ -170,24 +148,21 @@ def histogram_kl(samples: torch.Tensor, grid: DensityGrid, floor: float = 1e-12)
     return float((p_hat[mask] * np.log(p_hat[mask] / p[mask])).sum())
 
 
-def autocorrelation(chains: torch.Tensor, max_lag: int | None = None) -> torch.Tensor:
-    """Autocorrelation rho_k of chains (T, C) for lags 0..max_lag, pooled over the C chains.
+def autocorrelation(chains: torch.Tensor) -> torch.Tensor:
+    """Autocorrelation rho_k of chains (T, C) for lags 0..T-1, pooled over the C chains.
 
     Centred on the grand mean and normalised by the pooled variance, so chains that sit in
     different modes keep a high autocorrelation (they have not mixed) instead of looking
     independent. Computed by FFT.
     """
     x = torch.as_tensor(chains).detach().double()
-    if x.dim() == 1:
-        x = x[:, None]
     t = x.shape[0]
-    max_lag = t - 1 if max_lag is None else min(max_lag, t - 1)
     centred = x - x.mean()
     var = (centred * centred).mean()
     if var <= 0:
-        return torch.ones(max_lag + 1, dtype=torch.float64)
+        return torch.ones(t, dtype=torch.float64)
     spectrum = torch.fft.rfft(centred, n=2 * t, dim=0)
-    acov = torch.fft.irfft(spectrum * spectrum.conj(), n=2 * t, dim=0)[: max_lag + 1]
+    acov = torch.fft.irfft(spectrum * spectrum.conj(), n=2 * t, dim=0)[:t]
     acov = acov.mean(dim=1) / t  # the biased (1/T) estimate, standard for ESS
     return acov / var
 
@@ -205,16 +180,10 @@ def integrated_autocorrelation_time(chains: torch.Tensor) -> float:
     return max(float(2 * pairs[:stop].sum() - 1), 1.0)
 
 
-def effective_sample_size(chains: torch.Tensor) -> torch.Tensor | float:
-    """Effective number of independent samples in chains (T, C) or (T, C, D): C * T / tau.
-
-    For (T, C, D) the answer is per coordinate, shape (D,).
-    """
-    x = torch.as_tensor(chains).detach()
-    if x.dim() == 3:
-        return torch.tensor([effective_sample_size(x[..., d]) for d in range(x.shape[-1])])
-    t, c = x.shape if x.dim() == 2 else (x.shape[0], 1)
-    return t * c / integrated_autocorrelation_time(x)
+def effective_sample_size(chains: torch.Tensor) -> float:
+    """Effective number of independent samples in chains (T, C): C * T / tau."""
+    t, c = chains.shape
+    return t * c / integrated_autocorrelation_time(chains)
 
 
 def mean_gradient_norm(energy: Energy, samples: torch.Tensor) -> float:

@@ -1,10 +1,9 @@
 """Training and measuring energy networks on 2D datasets (notebooks 3 and 4, the ablation).
 
-Thin glue around the library: ``fit_2d`` gets the run's ``Dataset2D`` once, builds an
-``MLPEnergyNet`` and a ``ReplayBuffer`` whose chains start uniformly over the dataset's box,
-then calls ``ebm_lib.training.train`` with the settings' ``CDConfig`` every ``eval_every``
-steps, recording there the grid-normalised KL(data || model) and TV of the learned density
-(``ebm_lib.toy2d.grid``, evaluated once per evaluation).
+Thin glue around the library: ``fit_2d`` builds an ``MLPEnergyNet`` and a ``ReplayBuffer`` whose
+chains start uniformly over the dataset's box, and calls ``ebm_lib.training.train`` with the
+settings' ``CDConfig``, measuring every ``eval_every`` steps the grid-normalised KL(data || model)
+and TV of the learned density on a grid (``ebm_lib.toy2d.grid``).
 
 The network returns the energy E(x): low energy = likely, p_theta(x) = exp(-E(x)) / Z.
 
@@ -46,12 +45,11 @@ norm 1, divergence declared at a mean |E| above 1000."""
 class Settings2D:
     """Everything that defines a 2D training run (the defaults are the course's healthy run).
 
-    ``cd``: the contrastive-divergence step (``HEALTHY_CD`` by default). A Langevin ``clamp``
-    of None there means the dataset's box: (min(extent), max(extent)), set when the run starts.
-    Adam with learning rate ``lr`` decayed linearly to ``lr * final_lr_fraction``. Buffer of
-    ``buffer_size`` samples with re-initialisation probability ``reinit_prob`` (1.0: fresh
-    noise every step, that is, no buffer). The learned density is measured on a
-    ``grid_bins`` x ``grid_bins`` grid every ``eval_every`` training steps.
+    ``cd``: the contrastive-divergence step (``HEALTHY_CD`` by default; a Langevin ``clamp`` of
+    None means the dataset's box). Adam with learning rate ``lr`` decayed linearly to
+    ``lr * final_lr_fraction``. Buffer of ``buffer_size`` samples with re-initialisation probability
+    ``reinit_prob`` (1.0: fresh noise every step, that is, no buffer). The learned density is
+    measured on a ``grid_bins`` x ``grid_bins`` grid every ``eval_every`` training steps.
     """
 
     dataset: str = "mixture4"
@@ -69,13 +67,6 @@ class Settings2D:
     eval_every: int = 50
 
 
-def clamped_to_box(cd: CDConfig, dataset: Dataset2D) -> CDConfig:
-    """``cd`` with the Langevin clamp set to the dataset's box (min(extent), max(extent)) if it is None."""
-    if cd.langevin.clamp is not None:
-        return cd
-    return replace(cd, langevin=replace(cd.langevin, clamp=(min(dataset.extent), max(dataset.extent))))
-
-
 @dataclass
 class Run2D:
     """What ``fit_2d`` returns.
@@ -89,7 +80,6 @@ class Run2D:
 
     model: MLPEnergyNet
     buffer: ReplayBuffer
-    data: torch.Tensor
     dataset: Dataset2D
     reference: DensityGrid
     settings: Settings2D
@@ -117,7 +107,10 @@ def fit_2d(settings: Settings2D, seed: int = 0, snapshots: bool = False) -> Run2
     model = MLPEnergyNet(2, width=settings.width, n_blocks=settings.n_blocks)
     buffer = ReplayBuffer(settings.buffer_size, (2,), reinit_prob=settings.reinit_prob, init_fn=dataset.noise)
     reference = dataset.reference_grid(settings.grid_bins)
-    run = Run2D(model, buffer, data, dataset, reference, settings, clamped_to_box(settings.cd, dataset))
+    cd = settings.cd
+    if cd.langevin.clamp is None:  # None: the dataset's box
+        cd = replace(cd, langevin=replace(cd.langevin, clamp=(min(dataset.extent), max(dataset.extent))))
+    run = Run2D(model, buffer, dataset, reference, settings, cd)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     done = 0
     while done < settings.n_steps:
@@ -132,21 +125,16 @@ def fit_2d(settings: Settings2D, seed: int = 0, snapshots: bool = False) -> Run2
             run.diverged = str(err)
         run.seconds += time.perf_counter() - start
         done = len(run.history.get("gap", []))
-        _evaluate(run, done, snapshots)
+        learned = density_on_grid(model, reference.extent, reference.bins, oversample=2)
+        scores = grid_kl_tv(learned, reference)
+        run.eval_steps.append(done)
+        run.kl.append(scores["kl"])
+        run.tv.append(scores["tv"])
+        if snapshots:
+            run.snapshots.append((done, learned, buffer.storage[: len(buffer)].clone()))
         if run.diverged:
             break
     return run
-
-
-def _evaluate(run: Run2D, step: int, snapshot: bool) -> None:
-    """Record the learned density's grid KL and TV at ``step`` (and a snapshot when asked)."""
-    learned = density_on_grid(run.model, run.reference.extent, run.reference.bins, oversample=2)
-    scores = grid_kl_tv(learned, run.reference)
-    run.eval_steps.append(step)
-    run.kl.append(scores["kl"])
-    run.tv.append(scores["tv"])
-    if snapshot:
-        run.snapshots.append((step, learned, run.buffer.storage[: len(run.buffer)].clone()))
 
 
 def long_run_samples(
