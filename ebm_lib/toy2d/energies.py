@@ -192,6 +192,8 @@ class DoubleWell(ToyEnergy):
 
     def __init__(self, barrier: float = 3.0, separation: float = 1.5) -> None:
         super().__init__()
+        if not (barrier > 0 and separation > 0):
+            raise ValueError(f"barrier and separation must be positive, got {barrier} and {separation}")
         self.barrier, self.a = float(barrier), float(separation)
         self.modes = torch.tensor([[-separation, 0.0], [separation, 0.0]])
         self.mode_weights = torch.tensor([0.5, 0.5])
