@@ -38,11 +38,13 @@ Callback = Callable[[int, dict[str, float]], bool | None]
 
 
 class DivergenceError(RuntimeError):
-    """Training stopped because energies or gradients became non-finite or ran away."""
+    """Training stopped because energies or gradients became non-finite or ran away: at ``step``,
+    with that step's ``metrics`` (measured, never applied to the weights)."""
 
-    def __init__(self, message: str, step: int):
+    def __init__(self, message: str, step: int, metrics: dict[str, float]):
         super().__init__(message)
         self.step = step
+        self.metrics = metrics
 
 
 @dataclass
@@ -115,6 +117,7 @@ def train_step(
             f"regulariser alpha (now {config.alpha:g}), lower the Langevin step_size (now "
             f"{config.langevin.step_size:g}) or set grad_clip, and keep max_grad_norm set.",
             step,
+            metrics,
         )
     optimizer.step()
     return metrics

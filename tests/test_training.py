@@ -105,7 +105,7 @@ def test_divergence_is_detected_in_a_real_runaway_run():
         max_abs_energy=1e3,
     )
     history: dict[str, list[float]] = {}
-    with pytest.raises(DivergenceError):
+    with pytest.raises(DivergenceError) as caught:
         train(
             net,
             gaussian_data(),
@@ -119,6 +119,9 @@ def test_divergence_is_detected_in_a_real_runaway_run():
             history=history,
         )
     assert 0 < len(history["gap"]) < 500  # the good steps before divergence are kept
+    # the error carries its step and that step's metrics (notebooks 3 and 5 show them)
+    assert caught.value.step == len(history["gap"])
+    assert abs(caught.value.metrics["e_data"]) > 1e3 or abs(caught.value.metrics["e_samples"]) > 1e3
 
 
 def test_callbacks_see_every_step_and_can_stop_training():
