@@ -44,17 +44,17 @@ class NoiseConditionalEnergy(Protocol):
     def at(self, sigma: float): ...
 
 
-def score(model: NoiseConditionalEnergy, x: torch.Tensor, sigma: float | torch.Tensor, create_graph: bool = False):
+def score(energy: NoiseConditionalEnergy, x: torch.Tensor, sigma: float | torch.Tensor, create_graph: bool = False):
     """s(x, sigma) = -grad_x E(x, sigma), shape of x. ``create_graph`` keeps the graph, for training."""
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
-        energy = model(x, sigma)
-        (grad,) = torch.autograd.grad(energy.sum(), x, create_graph=create_graph)
+        e = energy(x, sigma)
+        (grad,) = torch.autograd.grad(e.sum(), x, create_graph=create_graph)
     return -grad
 
 
 def dsm_loss(
-    model: NoiseConditionalEnergy,
+    energy: NoiseConditionalEnergy,
     x: torch.Tensor,
     sigmas: torch.Tensor | Sequence[float],
     generator: torch.Generator | None = None,
@@ -65,11 +65,11 @@ def dsm_loss(
     """
     sigmas = torch.as_tensor(sigmas, dtype=x.dtype, device=x.device)
     index = torch.randint(len(sigmas), (len(x),), generator=generator, device=x.device)
-    return dsm_loss_at(model, x, sigmas[index], generator)
+    return dsm_loss_at(energy, x, sigmas[index], generator)
 
 
 def dsm_loss_at(
-    model: NoiseConditionalEnergy,
+    energy: NoiseConditionalEnergy,
     x: torch.Tensor,
     sigma: torch.Tensor,
     generator: torch.Generator | None = None,
@@ -79,11 +79,11 @@ def dsm_loss_at(
     input-gradient is taken with ``create_graph=True`` (double backpropagation)."""
     z = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
     scale = sigma.view(-1, *[1] * (x.dim() - 1))
-    s = score(model, x + scale * z, sigma, create_graph=True)
+    s = score(energy, x + scale * z, sigma, create_graph=True)
     return (scale * s + z).flatten(1).pow(2).mean(1).mean()
 
 
 @torch.no_grad()
-def tweedie_denoise(model: NoiseConditionalEnergy, x_noisy: torch.Tensor, sigma: float) -> torch.Tensor:
+def tweedie_denoise(energy: NoiseConditionalEnergy, x_noisy: torch.Tensor, sigma: float) -> torch.Tensor:
     """E[x | x~] = x~ + sigma^2 * s(x~, sigma): one step of energy descent with step size sigma^2."""
-    return x_noisy + sigma**2 * score(model, x_noisy, sigma)
+    return x_noisy + sigma**2 * score(energy, x_noisy, sigma)
