@@ -146,7 +146,8 @@ for setting in [grid[0], grid[7]]:
 #
 # Pick a setting; the widget trains it (about 5 s the first time, then cached) and lets you scrub through
 # training: the buffer's contents (orange) over the learned density (blue), every 50 steps. Things to look
-# at: without a buffer there is no memory, so the picture shows the fresh starting noise; with re-init 0
+# at: without a buffer there is no memory (every chain starts from fresh noise), so there are no buffer
+# points to draw; with re-init 0
 # the buffer's points all sit in the wells and never leave the modes they found; with 0.2 a fifth of the
 # chains restart from noise at every step, a haze over the box.
 
@@ -206,7 +207,8 @@ display(widgets.VBox([widgets.HBox([picker, step_slider]), image]))
 # $t = (\bar a - \bar b) / \sqrt{s_a^2/n_a + s_b^2/n_b}$ with sample variances (divisor $n - 1$), then
 # apply it to the KL of "no buffer" against the best buffer settings and the worst one. As a rule of
 # thumb, $|t|$ above about 2.1 with ten seeds each (Student's $t$ with about 18 degrees of freedom) is a
-# difference the seeds do not explain; with five seeds each the bar would be about 2.5.
+# difference the seeds do not explain; with five seeds each (about 8 degrees of freedom) it would be
+# about 2.3.
 
 
 # %%

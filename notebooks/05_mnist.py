@@ -275,8 +275,9 @@ plt.show()
 # (section 4b), so they can end at energies as low as real digits, or lower, while still looking
 # worse than real digits: a low energy is what the sampler optimises, not proof of a good digit.
 #
-# **The buffer.** During training, chains start in the replay buffer and continue for a few tens of steps, so
-# the buffer holds chains that have run for hundreds or thousands of steps. The checkpoint keeps its
+# **The buffer.** During training, chains start in the replay buffer and continue for 40 steps, and a draw
+# restarts from noise with probability 0.2, so a buffered chain has run about 40 / 0.2 = 200 steps on
+# average (a geometric number of draws: a few reach a thousand). The checkpoint keeps its
 # 256 newest samples:
 
 # %% tags=["nbval-ignore-output"]
@@ -333,7 +334,7 @@ print(f"exact noise for T = 1 at this step size: sqrt(2h) = {(2 * cd['step_size'
 # %% [markdown]
 # A temperature near $10^{-6}$ is a **cold** sampler: it draws from $\exp(-E/T)$ with every energy
 # difference magnified about a million times, which is nearly gradient descent on $E$. The exact noise
-# would be several times the whole pixel range $[-1, 1]$ and would drown the images. So what the model
+# would be more than twice the width of the whole pixel range $[-1, 1]$ and would drown the images. So what the model
 # "samples" are short noisy descents from noise (or from the buffer) into low-energy regions; the
 # training signal still works because the same sampler is used during training, and the energy learns
 # to make *those* descents end in digits (Nijkamp et al. 2019 call this a short-run, non-convergent
@@ -345,7 +346,7 @@ print(f"exact noise for T = 1 at this step size: sqrt(2h) = {(2 * cd['step_size'
 # energies of the 500 held-out digits with five sets of non-digits (`ebm_lib.mnist.evaluate
 # .outlier_sets`): uniform noise, Gaussian noise, inverted digits ($-x$: white background), digits
 # flipped upside down, and the 8x8 digits of scikit-learn upscaled and centred like MNIST digits (a
-# different handwriting dataset: the hardest set, as they *are* digits).
+# different handwriting dataset, and they *are* digits).
 #
 # The **AUROC** sums the separation up in one number: the probability that a random outlier gets a
 # higher energy than a random held-out digit (1 = perfect, 0.5 = chance, below 0.5 = the outliers look
@@ -451,7 +452,7 @@ plt.show()
 
 # %% [markdown]
 # The signature: the energies leave the neighbourhood of zero and swing by orders of magnitude from
-# one step to the next, the gap changes sign and explodes, and the parameter gradients grow with them.
+# one step to the next, change sign, the gap explodes, and the parameter gradients grow with them.
 # Without the check, the next steps would reach `inf` and `nan` and the weights would be lost. The
 # error stops training before the bad update, says where and why, and suggests what to change.
 #
@@ -631,7 +632,8 @@ check_noise_for_temperature(noise_scale)
 # * **Diagnostics:** a healthy run keeps energies near zero and a positive, stable gap; watch them
 #   live.
 # * **Cold sampling:** MNIST EBMs use $h = 10$, $s = 0.005$, a temperature near $10^{-6}$: samples are
-#   short noisy descents into low-energy regions, and the buffer holds chains that are much longer.
+#   short noisy descents into low-energy regions; the buffer's chains are about as long on average
+#   (200 steps) but start where earlier chains ended.
 # * **Measure samples** against real digits and noise, with confidence, coverage and a Frechet
 #   distance on equal-sized sets.
 # * **Outliers:** the energy is an outlier score; the AUROC measures it. Noise is easy; digits that

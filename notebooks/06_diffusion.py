@@ -18,8 +18,8 @@
 #
 # Notebook 2 ended on a hard truth: Langevin dynamics samples a multimodal energy in the wrong
 # proportions when the modes are separated by high barriers, because chains stay in the mode where
-# they start. Notebook 5 paid for it on MNIST: chains from noise need a carefully trained energy and
-# still lean towards some digits. Diffusion models, today's best image generators, fix this with one
+# they start. Notebook 5 paid for it on MNIST: chains from noise need a carefully trained energy, a
+# replay buffer and a cold sampler to find digits at all. Diffusion models, today's best image generators, fix this with one
 # idea: learn the energy of the data **blurred by noise**, at many noise levels, and sample by
 # sliding from heavy noise to none. This notebook builds that idea out of the parts you know, and
 # measures it.
@@ -446,8 +446,9 @@ plt.show()
 # *every* noise level, not one, and published models train for hundreds of thousands of steps on
 # GPUs (ours: about 18,000). Salimans & Ho (2021) also found that writing the score as the gradient
 # of an energy, as we do, makes the network harder to train than an unconstrained score network.
-# What the noise-conditional model brings even here: training is a plain regression that cannot
-# diverge (no chains, no buffer, no rollback), and the same network denoises. The 2D experiment of
+# What the noise-conditional model brings even here: training is a plain regression with no sampler
+# in the loop (no chains, no buffer, no rollback) and nothing to run away the way contrastive
+# divergence can, and the same network denoises. The 2D experiment of
 # section 3 isolates the sampler's advantage, which is what scales: classes are decided at the
 # broad levels, where the noisy densities overlap, so no chain ever has to cross from one digit to
 # another at low noise.
