@@ -768,7 +768,7 @@ plt.show()
 # all start at $(4, -2)$, ULA with the exact noise. The target is $D^2 \le 0.01$ to $p$. Write
 # `choose_step()` returning `(step_size, n_steps)` that reaches the target with as few steps as you
 # can; the check accepts up to 1.5 times the steps of the best setting we found. Use
-# `step_size_distance(h, n)` or `step_size_distance_curve(h, [n1, n2, ...])` to explore, and your
+# `step_size_distance_curve(h, [n1, n2, ...])` (imported above) to explore, and your
 # formula from exercise 2 to reason: the slow direction (curvature 0.44) sets how long the chains
 # need; the narrow one (curvature 11.1) sets the bias and the stability limit $h < 2/11.1$.
 

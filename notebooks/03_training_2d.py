@@ -164,8 +164,9 @@ plt.show()
 #   of success unless the KL (or, without a grid, samples and the gradient norm) agree. Fix: $\alpha = 0.01$.
 # * **diverging energies**: no regulariser ($\alpha = 0$), no gradient clipping and a learning rate of
 #   0.02. Nothing ties the energies to zero: the large steps push $E(x')$ up much faster than $E(x)$
-#   (in this run both rise; only the gap, their difference, runs away). `train` detects the runaway (`DivergenceError`, here at $|E| > 1000$) and stops *before* the
-#   bad optimiser step. Fix: $\alpha > 0$, `max_grad_norm`, a smaller learning rate.
+#   (in this run both rise; only the gap, their difference, runs away). `train` detects the runaway
+#   (`DivergenceError`, here at $|E| > 1000$) and stops *before* the bad optimiser step. Fix:
+#   $\alpha > 0$, `max_grad_norm`, a smaller learning rate.
 
 # %%
 runs = {

@@ -19,10 +19,10 @@
 # Notebook 2 ended on a hard truth: Langevin dynamics samples a multimodal energy in the wrong
 # proportions when the modes are separated by high barriers, because chains stay in the mode where
 # they start. Notebook 5 paid for it on MNIST: chains from noise need a carefully trained energy, a
-# replay buffer and a cold sampler to find digits at all. Diffusion models, today's best image generators, fix this with one
-# idea: learn the energy of the data **blurred by noise**, at many noise levels, and sample by
-# sliding from heavy noise to none. This notebook builds that idea out of the parts you know, and
-# measures it.
+# replay buffer and a cold sampler to find digits at all. Diffusion models, today's best image
+# generators, fix this with one idea: learn the energy of the data **blurred by noise**, at many
+# noise levels, and sample by sliding from heavy noise to none. This notebook builds that idea out of
+# the parts you know, and measures it.
 #
 # **Learning objectives.** After this notebook you can
 #

@@ -65,6 +65,17 @@ def test_singular_value_check(capsys):
     assert "squared" in verdict(capsys)
 
 
+def test_singular_value_check_rejects_an_overflowed_estimate(capsys):
+    def normalised_once(w, n_iters):  # the slip: v normalised after the loop, so W^T W v overflows
+        v = torch.ones(w.shape[1])
+        for _ in range(n_iters):
+            v = w.T @ (w @ v)
+        return (w @ v).norm() / v.norm()
+
+    assert not check_largest_singular_value(normalised_once)
+    assert "normalise v inside the loop" in verdict(capsys)
+
+
 def test_a_crash_in_student_code_is_reported_not_raised(capsys):
     assert not check_largest_singular_value(lambda w, n: w @ torch.zeros(1))
     assert "your code raised RuntimeError" in verdict(capsys)

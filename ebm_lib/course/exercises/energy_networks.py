@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import torch
@@ -100,6 +101,11 @@ def check_largest_singular_value(estimate: Callable[[torch.Tensor, int], float |
             w = torch.randn(shape, generator=g)
             truth = torch.linalg.matrix_norm(w, ord=2).item()
             answer = float(estimate(w.clone(), 200))
+            if not math.isfinite(answer):
+                raise CheckFailed(
+                    f"for a random {shape} matrix you returned {answer}: normalise v inside the loop, at every "
+                    "iteration, or W^n v overflows."
+                )
             if abs(answer - truth) > 1e-3 * truth:
                 hint = (
                     " Did you return a squared value (the top eigenvalue of W^T W)?"
